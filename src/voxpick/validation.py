@@ -1,0 +1,143 @@
+"""Input checks shared by every stage.
+
+Every public function validates user input through these helpers, so that a bad value always
+produces the same kind of message: what was given, what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+RngLike = int | np.random.Generator | None
+
+
+def make_rng(rng: RngLike) -> np.random.Generator:
+    """Return a :class:`numpy.random.Generator` from a seed, a generator or ``None``.
+
+    Parameters
+    ----------
+    rng : int, numpy.random.Generator or None
+        A seed (reproducible), an existing generator (used as is) or ``None`` (fresh entropy).
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    if rng is None or isinstance(rng, numbers.Integral):
+        return np.random.default_rng(rng)  # type: ignore[arg-type]
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(
+        f"rng={rng!r} is not usable: expected an int seed, a numpy.random.Generator or None. "
+        "Pass e.g. rng=0 for a reproducible result."
+    )
+
+
+def as_triple(value: Any, *, name: str, positive: bool = True) -> tuple[float, float, float]:
+    """Turn a scalar or a length-3 sequence into a ``(z, y, x)`` tuple of floats.
+
+    Parameters
+    ----------
+    value : float or sequence of 3 floats
+        The value to expand.
+    name : str
+        Argument name used in error messages.
+    positive : bool
+        Require every component to be strictly positive.
+
+    Returns
+    -------
+    tuple of float
+        ``(z, y, x)``.
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        triple = (float(value),) * 3
+    elif isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
+        arr = np.asarray(value, dtype=float).ravel()
+        if arr.size != 3:
+            raise ValueError(
+                f"{name}={value!r} has {arr.size} components: expected a scalar or 3 values "
+                "in (z, y, x) order."
+            )
+        triple = (float(arr[0]), float(arr[1]), float(arr[2]))
+    else:
+        raise TypeError(f"{name}={value!r} is not a number: expected a scalar or (z, y, x) tuple.")
+    if not all(np.isfinite(triple)):
+        raise ValueError(f"{name}={value!r} is not finite: expected finite numbers.")
+    if positive and min(triple) <= 0:
+        raise ValueError(f"{name}={value!r} must be > 0 in every axis.")
+    return triple
+
+
+def check_volume(volume: Any, *, name: str = "volume") -> np.ndarray:
+    """Validate a 3D image volume and return it as a numpy array (no copy when possible).
+
+    Parameters
+    ----------
+    volume : array_like
+        Candidate volume, axes (z, y, x).
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The volume, 3D, real-valued and finite.
+    """
+    arr = np.asarray(volume)
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} has shape {arr.shape} ({arr.ndim}D): expected a 3D array (z, y, x). "
+            "For a time series or multichannel stack, pass one 3D volume at a time."
+        )
+    if arr.size == 0:
+        raise ValueError(f"{name} has shape {arr.shape} and is empty: expected a non-empty volume.")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}: expected integer or floating-point voxels. "
+            "Convert it with volume.astype(numpy.float32)."
+        )
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite voxels: expected finite values. "
+            "Replace them first, e.g. numpy.nan_to_num(volume, nan=numpy.nanmedian(volume))."
+        )
+    return arr
+
+
+def check_positions(positions: Any, *, name: str = "positions") -> np.ndarray:
+    """Validate an ``(N, 3)`` array of (z, y, x) positions and return it as float64.
+
+    Parameters
+    ----------
+    positions : array_like or pandas.DataFrame
+        Points; a DataFrame must have columns ``z``, ``y``, ``x``.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(N, 3)``, float64.
+    """
+    if hasattr(positions, "columns"):
+        missing = [c for c in ("z", "y", "x") if c not in positions.columns]
+        if missing:
+            raise ValueError(
+                f"{name} is missing columns {missing}: expected columns z, y, x "
+                f"(found {list(positions.columns)})."
+            )
+        positions = positions[["z", "y", "x"]].to_numpy()
+    arr = np.asarray(positions, dtype=float)
+    if arr.size == 0:
+        return np.zeros((0, 3))
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"{name} has shape {arr.shape}: expected (N, 3) in (z, y, x) order.")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite coordinates: expected finite values.")
+    return arr
