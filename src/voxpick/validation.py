@@ -28,7 +28,7 @@ def make_rng(rng: RngLike) -> np.random.Generator:
     numpy.random.Generator
     """
     if rng is None or isinstance(rng, numbers.Integral):
-        return np.random.default_rng(rng)  # type: ignore[arg-type]
+        return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(

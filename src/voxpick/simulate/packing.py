@@ -111,7 +111,7 @@ def _min_image(d: float, length: float) -> float:
 
 @numba.njit(cache=True)
 def _neighbour_cells(p: np.ndarray, box: np.ndarray, ncell: np.ndarray) -> np.ndarray:
-    """Indices of the (up to 27, deduplicated) cells around the cell of point ``p``."""
+    """Return the indices of the (up to 27, distinct) cells around the cell of ``p``."""
     out = np.empty(27, dtype=np.int64)
     cz = _cell_coord(p[0], box[0], ncell[0])
     cy = _cell_coord(p[1], box[1], ncell[1])
@@ -231,7 +231,9 @@ def _mc_sweeps(
 
     Returns the acceptance ratio.
     """
-    np.random.seed(seed)
+    # numba-compiled code has its own legacy generator; it is seeded from the caller's
+    # numpy.random.Generator, so randomness still flows only through ``rng``.
+    np.random.seed(seed)  # noqa: NPY002
     n = pos.shape[0]
     max_move = step * math.sqrt(3.0)
     cell = 2.0 * rad.max() * (1.0 + attraction_range) + 2.0 * max_move
@@ -240,10 +242,10 @@ def _mc_sweeps(
     trial = np.empty(3)
     for _ in range(sweeps):
         head, nxt = _build_cells(pos, box, ncell)
-        order = np.random.permutation(n)
+        order = np.random.permutation(n)  # noqa: NPY002
         for i in order:
             for a in range(3):
-                trial[a] = (pos[i, a] + step * (2.0 * np.random.random() - 1.0)) % box[a]
+                trial[a] = (pos[i, a] + step * (2.0 * np.random.random() - 1.0)) % box[a]  # noqa: NPY002
             ok = True
             contacts_old = 0
             contacts_new = 0
@@ -271,7 +273,9 @@ def _mc_sweeps(
                 if not ok:
                     break
             if ok and attraction > 0.0 and contacts_new < contacts_old:
-                if np.random.random() > math.exp(-attraction * (contacts_old - contacts_new)):
+                if np.random.random() > math.exp(  # noqa: NPY002
+                    -attraction * (contacts_old - contacts_new)
+                ):
                     ok = False
             if ok:
                 for a in range(3):
@@ -407,8 +411,17 @@ def pack_spheres(
     _grow(pos, radii, box_arr, volfrac)
     step = radius * (0.02 if volfrac > 0.5 else 0.05 if volfrac > 0.4 else 0.15)
     if layout == "gel":
-        _mc_sweeps(pos, radii, box_arr, max(sweeps, 100), radius * 0.2, OVERLAP_TOLERANCE,
-                   attraction, 0.15, seed)
+        _mc_sweeps(
+            pos,
+            radii,
+            box_arr,
+            max(sweeps, 100),
+            radius * 0.2,
+            OVERLAP_TOLERANCE,
+            attraction,
+            0.15,
+            seed,
+        )
     elif sweeps > 0:
         _mc_sweeps(pos, radii, box_arr, sweeps, step, OVERLAP_TOLERANCE, 0.0, 0.0, seed)
     return Packing(positions=pos, radii=radii, box=box3)
@@ -438,7 +451,7 @@ def _pack_fcc(
     gen: np.random.Generator,
     seed: int,
 ) -> Packing:
-    """An FCC crystal tiling the periodic box, radii scaled to ``volfrac``, thermal jitter.
+    """Build an FCC crystal tiling the periodic box, radii scaled to ``volfrac``, with jitter.
 
     The cubic cell is stretched slightly per axis (``box / round(box / a)``) so that the
     crystal tiles the periodic box without a seam.

@@ -77,12 +77,12 @@ def _draw_spheres(
         c1 = (centres[p, 1] + 0.5) * k - 0.5
         c2 = (centres[p, 2] + 0.5) * k - 0.5
         rr = radii[p] * k
-        lo0 = max(0, int(math.floor(c0 - rr - 1)))
-        hi0 = min(nz, int(math.ceil(c0 + rr + 2)))
-        lo1 = max(0, int(math.floor(c1 - rr - 1)))
-        hi1 = min(ny, int(math.ceil(c1 + rr + 2)))
-        lo2 = max(0, int(math.floor(c2 - rr - 1)))
-        hi2 = min(nx, int(math.ceil(c2 + rr + 2)))
+        lo0 = max(0, math.floor(c0 - rr - 1))
+        hi0 = min(nz, math.ceil(c0 + rr + 2))
+        lo1 = max(0, math.floor(c1 - rr - 1))
+        hi1 = min(ny, math.ceil(c1 + rr + 2))
+        lo2 = max(0, math.floor(c2 - rr - 1))
+        hi2 = min(nx, math.ceil(c2 + rr + 2))
         lev = levels[p]
         for z in range(lo0, hi0):
             dz2 = (z - c0) ** 2

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpick.simulate.packing import LAYOUTS, pack_spheres
 from voxpick.simulate.noise import add_shot_noise, noise_levels
+from voxpick.simulate.packing import LAYOUTS, pack_spheres
 from voxpick.simulate.render import blur, psf_sigma_px, render_occupancy, to_uint8
 from voxpick.validation import RngLike, make_rng
 
@@ -171,7 +171,11 @@ def simulate_volume(
     margin = np.array([min(32, math.ceil(2.0 * s)) for s in sigma], dtype=int)
     r_max = radius * (1.0 + 3.0 * polydispersity)
     pad = margin + math.ceil(r_max) + 1
-    box = tuple(float(s + 2 * p) for s, p in zip(shape3, pad, strict=True))
+    box = (
+        float(shape3[0] + 2 * pad[0]),
+        float(shape3[1] + 2 * pad[1]),
+        float(shape3[2] + 2 * pad[2]),
+    )
     packing = pack_spheres(
         box, radius=radius, volfrac=volfrac, polydispersity=polydispersity, layout=layout,
         sweeps=sweeps, rng=gen,

@@ -1,0 +1,30 @@
+"""Write benchmark tables into docs/benchmarks.md, one section per benchmark."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = (
+    "# Benchmarks\n\n"
+    "Every table here is written by a script under `bench/`; the command that reproduces it is\n"
+    "given with it. Times are medians of repeated runs on the stated machine.\n"
+)
+
+
+def update_section(title: str, body: str, *, command: str) -> None:
+    """Replace (or append) the section ``## title`` of docs/benchmarks.md."""
+    text = DOC.read_text() if DOC.exists() else HEADER
+    block = (
+        f"## {title}\n\nReproduce: `{command}` ({date.today().isoformat()})\n\n{body.strip()}\n"
+    )
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block + "\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + block
+    tmp = DOC.with_suffix(".md.part")
+    tmp.write_text(text.rstrip() + "\n")
+    tmp.replace(DOC)
