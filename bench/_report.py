@@ -17,9 +17,7 @@ HEADER = (
 def update_section(title: str, body: str, *, command: str) -> None:
     """Replace (or append) the section ``## title`` of docs/benchmarks.md."""
     text = DOC.read_text() if DOC.exists() else HEADER
-    block = (
-        f"## {title}\n\nReproduce: `{command}` ({date.today().isoformat()})\n\n{body.strip()}\n"
-    )
+    block = f"## {title}\n\nReproduce: `{command}` ({date.today().isoformat()})\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: block + "\n", text)

@@ -1,0 +1,111 @@
+"""Speed benchmark: seconds per volume for voxpick and trackpy, side by side in one process.
+
+Usage::
+
+    python bench/speed.py [--repeats 5] [--sizes 64 128 256]
+
+Each method runs on the same simulated volume (volfrac 0.45, r 4 px); every method is warmed up
+once (numba compilation) before timing. Reports the median of the repeats, the ratio
+trackpy / voxpick (> 1 means voxpick is faster) and the peak memory traced by tracemalloc
+(numpy allocations) during one call. Writes docs/benchmarks.md ("Locate speed").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from _report import update_section
+from voxpick.detect import locate
+from voxpick.simulate import simulate_volume
+
+RADIUS = 4.0
+
+
+def _trackpy_default(volume: np.ndarray) -> object:
+    import trackpy as tp
+
+    return tp.locate(volume, diameter=9)
+
+
+def _trackpy_tuned(volume: np.ndarray) -> object:
+    import trackpy as tp
+
+    return tp.locate(volume, diameter=(13, 9, 9), separation=(8, 6, 6))
+
+
+def _voxpick(volume: np.ndarray) -> object:
+    return locate(volume, diameter=2 * RADIUS)
+
+
+METHODS: dict[str, Callable[[np.ndarray], object]] = {
+    "voxpick classical": _voxpick,
+    "trackpy default": _trackpy_default,
+    "trackpy tuned": _trackpy_tuned,
+}
+
+
+def timed(fn: Callable[[np.ndarray], object], volume: np.ndarray, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(volume)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def peak_mib(fn: Callable[[np.ndarray], object], volume: np.ndarray) -> float:
+    tracemalloc.start()
+    fn(volume)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    args = parser.parse_args()
+    import trackpy as tp
+
+    tp.quiet()
+    warnings.simplefilter("ignore")
+    rows = []
+    for size in args.sizes:
+        sim = simulate_volume(
+            size, radius=RADIUS, volfrac=0.45, particle_size=0.6, snr=6, cnr=4, rng=1
+        )
+        medians = {}
+        for name, fn in METHODS.items():
+            fn(sim.volume)  # warm-up (compilation, caches)
+            t = timed(fn, sim.volume, args.repeats)
+            medians[name] = statistics.median(t)
+            rows.append((size, name, medians[name], max(t), peak_mib(fn, sim.volume)))
+        for i in range(len(rows) - len(METHODS), len(rows)):
+            size_, name, med, worst, mem = rows[i]
+            rows[i] = (size_, name, med, worst, mem, medians["trackpy tuned"] / med)
+    lines = [
+        f"{args.repeats} repeats per cell, {os.cpu_count()} cores "
+        f"({platform.machine()}), same process; volfrac 0.45, r = 4 px.",
+        "",
+        "| size | method | median s | worst s | peak MiB (tracemalloc) | trackpy tuned / this |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, name, med, worst, mem, ratio in rows:
+        lines.append(f"| {size}^3 | {name} | {med:.3f} | {worst:.3f} | {mem:.0f} | {ratio:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    update_section("Locate speed", table, command=f"python bench/speed.py --repeats {args.repeats}")
+
+
+if __name__ == "__main__":
+    main()
