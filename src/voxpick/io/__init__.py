@@ -11,14 +11,16 @@ Every writer is atomic: a file is either complete or absent (:mod:`voxpick.io.at
 from voxpick.io.atomic import atomic_path
 from voxpick.io.challenge import (
     ROWS_PER_IMAGE,
-    ChallengeDataset,
     ChallengeDatasetWriter,
     ChallengeIndexError,
     parse_dim_order,
+    write_challenge_dataset,
+)
+from voxpick.io.challenge_read import (
+    ChallengeDataset,
     read_challenge_metadata,
     read_challenge_positions,
     read_challenge_volume,
-    write_challenge_dataset,
 )
 from voxpick.io.positions import read_positions, write_positions
 from voxpick.io.tiff import read_tiff, read_tiff_with_voxel_size, write_tiff
