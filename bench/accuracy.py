@@ -36,9 +36,9 @@ REPORT_SEED, CALIBRATION_SEED = 20261122, 777
 
 # trackpy tuning grid: diameter and z-diameter as multiples of 2r, separation as multiple of 2r,
 # minmass as a quantile of the candidates' mass (applied after one locate with minmass=0).
-TP_DIAMETER = (1.0, 1.3)
+TP_DIAMETER = (0.8, 1.0, 1.3)
 TP_Z_STRETCH = (1.0, 1.6)
-TP_SEPARATION = (0.6, 0.8, 1.0)
+TP_SEPARATION = (0.4, 0.5, 0.6, 0.8)
 TP_MASS_QUANTILE = (0.0, 0.1, 0.25, 0.4)
 
 
@@ -172,7 +172,7 @@ def calibrate_trackpy(
     best: dict[float, dict[str, float]] = {}
     for phi, group in df.groupby("volfrac"):
         mean = group.groupby(keys)["f1"].mean()
-        best[float(phi)] = dict(zip(keys, mean.idxmax(), strict=True))
+        best[float(phi)] = {k: float(v) for k, v in zip(keys, mean.idxmax(), strict=True)}
     return best
 
 

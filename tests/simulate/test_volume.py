@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from voxpick.simulate import CHALLENGE_METADATA_COLUMNS, simulate_dataset, simulate_volume
 from voxpick.simulate.noise import noise_levels
