@@ -1,0 +1,66 @@
+"""``locate``: one entry point for every particle detector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from voxpick.detect.classical import locate_classical
+
+#: Detection methods accepted by :func:`locate`, each a function of ``(volume, **kwargs)``.
+METHODS: dict[str, Callable[..., pd.DataFrame]] = {"classical": locate_classical}
+
+
+def locate(
+    volume: Any,
+    *,
+    diameter: Any,
+    voxel_size: Any = 1,
+    method: str = "classical",
+    invert: bool = False,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Find every particle in a 3D volume.
+
+    Parameters
+    ----------
+    volume : array_like
+        3D image, axes (z, y, x).
+    diameter : float or sequence of 3 float
+        Particle diameter in the same units as ``voxel_size`` (voxels by default); a
+        ``(z, y, x)`` triple for particles that look elongated, e.g. along z by a confocal PSF.
+        The diameter in voxels is ``diameter / voxel_size``.
+    voxel_size : float or sequence of 3 float
+        Voxel size per axis (z, y, x); default 1, i.e. ``diameter`` is in voxels.
+    method : str
+        Detector; one of :data:`METHODS` (``"classical"``).
+    invert : bool
+        Particles are darker than the background.
+    **kwargs
+        Passed to the method, e.g. ``threshold``, ``separation``, ``filter_scale`` for
+        :func:`~voxpick.detect.classical.locate_classical`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per particle: ``z, y, x`` (voxels), ``score`` (higher is more confident), then
+        the method's extra columns; the same columns with zero rows when nothing is found.
+
+    Examples
+    --------
+    >>> from voxpick.simulate import simulate_volume
+    >>> sim = simulate_volume(48, radius=4, volfrac=0.4, rng=0)
+    >>> found = locate(sim.volume, diameter=8)
+    >>> list(found.columns[:4])
+    ['z', 'y', 'x', 'score']
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(
+            f"method={method!r} is unknown: expected one of {sorted(METHODS)}. "
+            "Use method='classical' (the default)."
+        )
+    return METHODS[method](
+        volume, diameter=diameter, voxel_size=voxel_size, invert=invert, **kwargs
+    )

@@ -1,0 +1,129 @@
+"""`voxpick locate` end to end, through the real application object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer.core
+import typer.main
+from typer.testing import CliRunner
+
+from voxpick.cli.app import app
+from voxpick.detect import DETECTION_COLUMNS
+from voxpick.io import write_tiff
+from voxpick.metrics import evaluate
+from voxpick.simulate import simulate_volume
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    # With a single registered command Typer runs it without a sub-command name.
+    is_group = isinstance(typer.main.get_command(app), typer.core.TyperGroup)
+    return runner.invoke(app, ["locate", *args] if is_group else list(args))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_volume(48, radius=4, volfrac=0.4, snr=8, cnr=4, rng=21)
+
+
+@pytest.fixture(scope="module")
+def dark():
+    return simulate_volume(48, radius=4, volfrac=0.4, snr=8, cnr=4, invert=True, rng=22)
+
+
+def test_tiff_to_csv(sim, tmp_path: Path):
+    src = tmp_path / "vol.tif"
+    write_tiff(src, sim.volume)
+    out = tmp_path / "res" / "particles.csv"
+    result = invoke(str(src), "-o", str(out), "--diameter", "8")
+    assert result.exit_code == 0, result.output
+    assert "particles in vol.tif" in flat(result.output)
+    found = pd.read_csv(out)
+    assert list(found.columns[:4]) == list(DETECTION_COLUMNS)
+    ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
+    assert ev.recall > 0.95 and ev.precision > 0.95
+    assert not list(out.parent.glob(".*.part"))
+
+
+def test_npy_invert_and_units(dark, tmp_path: Path):
+    src = tmp_path / "vol.npy"
+    np.save(src, dark.volume)
+    out = tmp_path / "dark.csv"
+    result = invoke(
+        str(src), "-o", str(out), "--diameter", "0.8", "--voxel-size", "0.1", "--invert"
+    )
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(out)
+    ev = evaluate(dark.truth, found, diameter=8, border=4, canvas_size=dark.volume.shape)
+    assert ev.recall > 0.95 and ev.precision > 0.95
+
+
+def test_anisotropic_diameter_threshold_and_raw(sim, tmp_path: Path):
+    src = tmp_path / "vol.raw"
+    sim.volume.astype(np.uint8).tofile(src)
+    out = tmp_path / "p.csv"
+    result = invoke(
+        str(src), "-o", str(out), "--diameter", "9,8,8", "--shape", "48,48,48",
+        "--threshold", "10", "--method", "classical",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(out)
+    assert len(found) > 50
+    assert (found.score >= 10).all()
+
+
+def test_empty_volume_writes_header_only(tmp_path: Path):
+    src = tmp_path / "flat.npy"
+    np.save(src, np.full((24, 24, 24), 7, np.uint8))
+    out = tmp_path / "none.csv"
+    result = invoke(str(src), "-o", str(out), "--diameter", "6")
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(out)
+    assert len(found) == 0
+    assert list(found.columns[:4]) == list(DETECTION_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--diameter", "0"], "diameter"),
+        (["--diameter", "abc"], "--diameter 'abc' is not a number"),
+        (["--diameter", "8,8"], "expected one number or three"),
+        (["--diameter", "200"], "larger than the volume"),
+        (["--diameter", "8", "--method", "unet"], "expected one of ['classical']"),
+        (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
+    ],
+)
+def test_bad_options_exit_2_without_output(sim, tmp_path: Path, extra, message):
+    src = tmp_path / "vol.npy"
+    np.save(src, sim.volume)
+    out = tmp_path / "out.csv"
+    result = invoke(str(src), "-o", str(out), *extra)
+    assert result.exit_code == 2, result.output
+    assert message in flat(result.output)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_bad_input_files(tmp_path: Path):
+    out = tmp_path / "out.csv"
+    missing = invoke(str(tmp_path / "nope.tif"), "-o", str(out), "--diameter", "8")
+    assert missing.exit_code == 2 and "no such volume file" in flat(missing.output)
+    flat2d = tmp_path / "img.npy"
+    np.save(flat2d, np.zeros((32, 32), np.uint8))
+    result = invoke(str(flat2d), "-o", str(out), "--diameter", "8")
+    assert result.exit_code == 2 and "3D" in flat(result.output)
+    src = tmp_path / "vol.npy"
+    np.save(src, np.zeros((24, 24, 24), np.uint8))
+    result = invoke(str(src), "-o", str(tmp_path / "out.txt"), "--diameter", "8")
+    assert result.exit_code == 2 and ".csv" in flat(result.output)
+    assert not out.exists()
