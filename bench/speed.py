@@ -6,8 +6,10 @@ Usage::
 
 Each method runs on the same simulated volume (volfrac 0.45, r 4 px); every method is warmed up
 once (numba compilation) before timing. Reports the median of the repeats, the ratio
-trackpy / voxpick (> 1 means voxpick is faster) and the peak memory traced by tracemalloc
-(numpy allocations) during one call. Writes docs/benchmarks.md ("Locate speed").
+tuned trackpy / method (> 1 means the method is faster) and the peak memory traced by
+tracemalloc during one call (numpy allocations; torch's own tensors are not traced, so the
+U-Net figure is a lower bound). The U-Net runs on the CPU with torch's default threads.
+Writes docs/benchmarks.md ("Locate speed").
 """
 
 from __future__ import annotations
@@ -46,8 +48,13 @@ def _voxpick(volume: np.ndarray) -> object:
     return locate(volume, diameter=2 * RADIUS)
 
 
+def _voxpick_unet(volume: np.ndarray) -> object:
+    return locate(volume, diameter=2 * RADIUS, method="unet")
+
+
 METHODS: dict[str, Callable[[np.ndarray], object]] = {
     "voxpick classical": _voxpick,
+    "voxpick unet": _voxpick_unet,
     "trackpy default": _trackpy_default,
     "trackpy tuned": _trackpy_tuned,
 }
@@ -74,9 +81,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--no-unet", action="store_true", help="skip the learned detector")
     args = parser.parse_args()
     import trackpy as tp
 
+    if args.no_unet:
+        METHODS.pop("voxpick unet")
     tp.quiet()
     warnings.simplefilter("ignore")
     rows = []

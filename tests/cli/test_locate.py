@@ -54,6 +54,28 @@ def test_tiff_to_csv(sim, tmp_path: Path):
     assert not list(out.parent.glob(".*.part"))
 
 
+def test_unet_method(sim, tmp_path: Path):
+    src = tmp_path / "vol.npy"
+    np.save(src, sim.volume)
+    out = tmp_path / "unet.csv"
+    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "unet")
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(out)
+    assert list(found.columns) == list(DETECTION_COLUMNS)
+    ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
+    assert ev.recall > 0.9 and ev.precision > 0.9, ev
+
+
+def test_unknown_method_is_a_clear_error(sim, tmp_path: Path):
+    src = tmp_path / "vol.npy"
+    np.save(src, sim.volume)
+    out = tmp_path / "x.csv"
+    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "magic")
+    assert result.exit_code == 2
+    assert "classical" in flat(result.output) and "unet" in flat(result.output)
+    assert not out.exists()
+
+
 def test_npy_invert_and_units(dark, tmp_path: Path):
     src = tmp_path / "vol.npy"
     np.save(src, dark.volume)
@@ -99,7 +121,7 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "abc"], "--diameter 'abc' is not a number"),
         (["--diameter", "8,8"], "expected one number or three"),
         (["--diameter", "200"], "larger than the volume"),
-        (["--diameter", "8", "--method", "unet"], "expected one of ['classical']"),
+        (["--diameter", "8", "--method", "dl"], "expected one of ['classical', 'unet']"),
         (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
     ],
 )

@@ -40,8 +40,8 @@ def test_default_method_is_classical():
 
 def test_unknown_method_lists_the_valid_ones():
     vol, _ = volume()
-    with pytest.raises(ValueError, match=r"method='unet' is unknown.*\['classical'\]"):
-        locate(vol, diameter=8, method="unet")
+    with pytest.raises(ValueError, match=r"method='dl' is unknown.*\['classical', 'unet'\]"):
+        locate(vol, diameter=8, method="dl")
 
 
 def test_method_options_pass_through():

@@ -21,13 +21,23 @@ def _masks(sim, core_frac=0.5, far=3.0):
     return core & edge, ~occupied & edge
 
 
-@pytest.mark.parametrize(("snr", "cnr", "invert"), [(8.0, 4.0, False), (4.0, 2.0, False),
-                                                     (6.0, 3.0, True)])
+@pytest.mark.parametrize(
+    ("snr", "cnr", "invert"), [(8.0, 4.0, False), (4.0, 2.0, False), (6.0, 3.0, True)]
+)
 def test_volume_statistics_match_requested_snr_and_cnr(snr, cnr, invert):
     brightness = 60.0 if invert else 150.0
     sim = simulate_volume(
-        64, radius=7.0, volfrac=0.08, particle_size=3.0, brightness=brightness, snr=snr,
-        cnr=cnr, brightness_spread=0.0, blur_sigma=0.0, invert=invert, rng=11,
+        64,
+        radius=7.0,
+        volfrac=0.08,
+        particle_size=3.0,
+        brightness=brightness,
+        snr=snr,
+        cnr=cnr,
+        brightness_spread=0.0,
+        blur_sigma=0.0,
+        invert=invert,
+        rng=11,
     )
     core, background = _masks(sim)
     assert core.sum() > 500 and background.sum() > 5000
@@ -75,8 +85,9 @@ def test_truth_is_exact_and_subvoxel():
 
 
 def test_psf_elongates_particles_along_z():
-    sim = simulate_volume(64, radius=5.0, volfrac=0.05, particle_size=0.4, snr=100, cnr=50,
-                          psf_aspect=3.0, rng=2)
+    sim = simulate_volume(
+        64, radius=5.0, volfrac=0.05, particle_size=0.4, snr=100, cnr=50, psf_aspect=3.0, rng=2
+    )
     assert sim.metadata["psf_sigma_z"] > 2.5 * sim.metadata["psf_sigma_x"]
     v = sim.volume.astype(float)
     # autocorrelation width is larger along z than along x
@@ -98,8 +109,9 @@ def test_gradient_and_dark_particles():
     sim = simulate_volume(48, radius=5.0, volfrac=0.2, gradient=0.5, snr=20, cnr=10, rng=1)
     v = sim.volume.astype(float)
     assert v[-5:].mean() < 0.7 * v[:5].mean()
-    dark = simulate_volume(48, radius=5.0, volfrac=0.2, brightness=50, invert=True, snr=20,
-                           cnr=10, rng=1)
+    dark = simulate_volume(
+        48, radius=5.0, volfrac=0.2, brightness=50, invert=True, snr=20, cnr=10, rng=1
+    )
     core, background = _masks(dark)
     assert dark.volume[core].mean() < dark.volume[background].mean() - 20
 

@@ -1,9 +1,30 @@
-"""Checks of a tracking result: volume fraction, neighbour distances, overlaps."""
+"""Structure of a tracking result: g(r), volume fraction, neighbours, overlaps, q4/q6.
 
+The HTML report (:func:`voxpick.analysis.report.build_report`) lives in its own module so that
+importing this package does not import matplotlib.
+"""
+
+from voxpick.analysis.neighbours import (
+    DEFAULT_CUTOFF_DIAMETERS,
+    coordination_numbers,
+    overlap_report,
+)
+from voxpick.analysis.order import steinhardt
+from voxpick.analysis.rdf import first_minimum, pair_correlation
 from voxpick.analysis.structure import (
     close_pairs,
     detected_volume_fraction,
     nearest_neighbour_distances,
 )
 
-__all__ = ["close_pairs", "detected_volume_fraction", "nearest_neighbour_distances"]
+__all__ = [
+    "DEFAULT_CUTOFF_DIAMETERS",
+    "close_pairs",
+    "coordination_numbers",
+    "detected_volume_fraction",
+    "first_minimum",
+    "nearest_neighbour_distances",
+    "overlap_report",
+    "pair_correlation",
+    "steinhardt",
+]

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: tuple[str, ...] = ("simulate", "demo", "evaluate", "locate")
+COMMAND_MODULES: tuple[str, ...] = ("simulate", "demo", "evaluate", "locate", "train", "report")
 
 app = typer.Typer(
     name="voxpick",

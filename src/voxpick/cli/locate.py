@@ -1,10 +1,16 @@
-"""``voxpick locate``: find the particles of one volume file and write them as CSV."""
+"""``voxpick locate``: find the particles of one volume file and write them as CSV or Parquet.
+
+Volumes that are zarr / OME-Zarr stores, too large for memory, or run with ``--chunks`` go
+through :func:`voxpick.tiling.locate_chunked` (block by block, resumable, optionally on a
+``dask.distributed`` cluster with ``--scheduler``).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -56,15 +62,54 @@ def _parse_shape(text: str | None) -> tuple[int, int, int] | None:
     return (dims[0], dims[1], dims[2])
 
 
+#: A volume file bigger than this fraction of the machine's memory is located block by block
+#: (the whole-volume detector needs about 30 bytes of working memory per voxel).
+MEMORY_FRACTION = 1.0 / 32.0
+
+
+def _parse_chunks(text: str | None) -> int | tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        dims = [int(p.strip()) for p in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--chunks {text!r} is not whole numbers: expected one edge or Z,Y,X in voxels, "
+            "e.g. 256 or 128,256,256."
+        ) from None
+    if len(dims) not in (1, 3) or min(dims) <= 0:
+        raise ValueError(f"--chunks {text!r} must be one positive edge or three (Z,Y,X), e.g. 256.")
+    return dims[0] if len(dims) == 1 else (dims[0], dims[1], dims[2])
+
+
+def _total_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 1024**3
+
+
+def _needs_chunks(path: Path) -> bool:
+    """Whether ``path`` is a zarr store or a file too large to locate in memory at once."""
+    from voxpick.tiling import is_zarr_path
+
+    if is_zarr_path(path):
+        return True
+    return path.is_file() and path.stat().st_size > MEMORY_FRACTION * _total_memory()
+
+
 def locate_command(
     input_path: Annotated[
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="Volume file, axes (z, y, x): .tif/.tiff, .npy, .h5/.hdf5 or .raw (with --shape).",
+            help="Volume, axes (z, y, x): .tif/.tiff, .npy, .h5/.hdf5, .raw (with --shape), or a "
+            ".zarr / OME-Zarr directory.",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV (z,y,x,score,...).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output .csv or .parquet (z,y,x,score,...).")
+    ],
     diameter: Annotated[
         str,
         typer.Option(help="Particle diameter: one number or Z,Y,X, in the units of --voxel-size."),
@@ -75,16 +120,34 @@ def locate_command(
     invert: Annotated[
         bool, typer.Option("--invert", help="Particles are darker than the background.")
     ] = False,
-    method: Annotated[str, typer.Option(help="Detection method (classical).")] = "classical",
+    method: Annotated[str, typer.Option(help="Detection method: classical or unet.")] = "classical",
     threshold: Annotated[
         float | None,
-        typer.Option(help="Minimum score (signal-to-noise); default chosen per volume."),
+        typer.Option(
+            help="Minimum score (classical: signal-to-noise; unet: peak height 0..1); "
+            "default: automatic."
+        ),
     ] = None,
     shape: Annotated[
         str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
     ] = None,
+    chunks: Annotated[
+        str | None,
+        typer.Option(
+            help="Locate block by block with this core edge (one number or Z,Y,X voxels); "
+            "automatic for zarr inputs and files too large for memory. Resumable: rerun the "
+            "same command after an interruption."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Block-by-block runs: 'threads' (default) or a dask.distributed scheduler "
+            "address, e.g. tcp://10.0.0.1:8786."
+        ),
+    ] = None,
 ) -> None:
-    """Find every particle in a 3D volume and write one CSV row per particle.
+    """Find every particle in a 3D volume and write one row per particle (CSV or Parquet).
 
     Positions are sub-voxel (z, y, x) voxel coordinates; score is a signal-to-noise ratio.
     """
@@ -95,20 +158,53 @@ def locate_command(
     with user_errors():
         d = parse_triple(diameter, name="--diameter")
         vs = parse_triple(voxel_size, name="--voxel-size")
-        if out.suffix.lower() != ".csv":
-            raise ValueError(f"--out {str(out)!r} must end in .csv, e.g. -o particles.csv.")
-        volume = read_volume(input_path, shape=_parse_shape(shape))
-        kwargs = {} if threshold is None else {"threshold": threshold}
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise ValueError(
+                f"--out {str(out)!r} must end in .csv or .parquet, e.g. -o particles.csv."
+            )
+        core = _parse_chunks(chunks)
+        kwargs: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
+        chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
-        found = locate(volume, diameter=d, voxel_size=vs, method=method, invert=invert, **kwargs)
+        if chunked and shape is None:
+            from voxpick.tiling import locate_chunked
+
+            found = locate_chunked(
+                input_path,
+                diameter=d,
+                voxel_size=vs,
+                method=method,
+                invert=invert,
+                chunks=core,
+                scheduler=scheduler,
+                out=out,
+                progress=True,
+                **kwargs,
+            )
+            size = tuple(found.attrs.get("shape", ()))
+        else:
+            volume = read_volume(input_path, shape=_parse_shape(shape))
+            size = tuple(volume.shape)
+            if chunked:
+                from voxpick.tiling import locate_chunked
+
+                found = locate_chunked(
+                    volume, diameter=d, voxel_size=vs, method=method, invert=invert,
+                    chunks=core, scheduler=scheduler, out=out, progress=True, **kwargs,
+                )  # fmt: skip
+            else:
+                found = locate(
+                    volume, diameter=d, voxel_size=vs, method=method, invert=invert, **kwargs
+                )
+                write_positions(out, found)
         elapsed = time.perf_counter() - start
-        write_positions(out, found)
     extra = ""
     if "threshold" in found.attrs:
         extra = f", score >= {found.attrs['threshold']:.2f}"
+    if "n_blocks" in found.attrs:
+        extra += f", {found.attrs['n_blocks']} blocks"
     console.print(
-        f"{len(found)} particles in {input_path.name} {tuple(volume.shape)} "
-        f"({elapsed:.2f} s{extra}) -> {out}"
+        f"{len(found)} particles in {input_path.name} {size} ({elapsed:.2f} s{extra}) -> {out}"
     )
 
 

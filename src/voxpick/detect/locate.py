@@ -9,8 +9,34 @@ import pandas as pd
 
 from voxpick.detect.classical import locate_classical
 
+
+def is_chunked_array(volume: Any) -> bool:
+    """Whether ``volume`` is a dask or zarr array (located block by block).
+
+    Parameters
+    ----------
+    volume : object
+
+    Returns
+    -------
+    bool
+    """
+    module = type(volume).__module__
+    return module.startswith(("dask.", "zarr.")) and hasattr(volume, "shape")
+
+
+def _locate_unet(volume: Any, **kwargs: Any) -> pd.DataFrame:
+    """Import torch only when the learned method is asked for."""
+    from voxpick.ml import locate_unet
+
+    return locate_unet(volume, **kwargs)
+
+
 #: Detection methods accepted by :func:`locate`, each a function of ``(volume, **kwargs)``.
-METHODS: dict[str, Callable[..., pd.DataFrame]] = {"classical": locate_classical}
+METHODS: dict[str, Callable[..., pd.DataFrame]] = {
+    "classical": locate_classical,
+    "unet": _locate_unet,
+}
 
 
 def locate(
@@ -27,7 +53,8 @@ def locate(
     Parameters
     ----------
     volume : array_like
-        3D image, axes (z, y, x).
+        3D image, axes (z, y, x). A dask or zarr array is located block by block in bounded
+        memory with :func:`voxpick.tiling.locate_chunked` (same result as a whole-volume run).
     diameter : float or sequence of 3 float
         Particle diameter in the same units as ``voxel_size`` (voxels by default); a
         ``(z, y, x)`` triple for particles that look elongated, e.g. along z by a confocal PSF.
@@ -35,12 +62,15 @@ def locate(
     voxel_size : float or sequence of 3 float
         Voxel size per axis (z, y, x); default 1, i.e. ``diameter`` is in voxels.
     method : str
-        Detector; one of :data:`METHODS` (``"classical"``).
+        Detector; one of :data:`METHODS`: ``"classical"`` (no training, see
+        :func:`~voxpick.detect.classical.locate_classical`) or ``"unet"`` (the shipped 3D U-Net,
+        see :func:`voxpick.ml.locate_unet`).
     invert : bool
         Particles are darker than the background.
     **kwargs
         Passed to the method, e.g. ``threshold``, ``separation``, ``filter_scale`` for
-        :func:`~voxpick.detect.classical.locate_classical`.
+        :func:`~voxpick.detect.classical.locate_classical`; ``threshold``, ``model``,
+        ``device``, ``tile`` for :func:`voxpick.ml.locate_unet`.
 
     Returns
     -------
@@ -60,6 +90,18 @@ def locate(
         raise ValueError(
             f"method={method!r} is unknown: expected one of {sorted(METHODS)}. "
             "Use method='classical' (the default)."
+        )
+    if is_chunked_array(volume):  # dask or zarr: block by block, never loaded whole
+        from voxpick.tiling import locate_chunked
+
+        return locate_chunked(
+            volume,
+            diameter=diameter,
+            voxel_size=voxel_size,
+            method=method,
+            invert=invert,
+            progress=False,
+            **kwargs,
         )
     return METHODS[method](
         volume, diameter=diameter, voxel_size=voxel_size, invert=invert, **kwargs

@@ -1,6 +1,7 @@
-"""Figures: PR curves and slice overlays. Functions take ``ax=None`` and return the Axes."""
+"""Figures: PR curves, slice overlays, g(r). Functions take ``ax=None`` and return the Axes."""
 
-from voxpick.plot.overlay import plot_slice
+from voxpick.plot.overlay import classify, plot_orthogonal, plot_slice
 from voxpick.plot.pr import plot_pr
+from voxpick.plot.structure import plot_gr
 
-__all__ = ["plot_pr", "plot_slice"]
+__all__ = ["classify", "plot_gr", "plot_orthogonal", "plot_pr", "plot_slice"]

@@ -1,0 +1,136 @@
+"""The network: a small 3D U-Net that predicts a per-voxel particle-centre heatmap (logits)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Every input edge given to the network must be a multiple of this (three stride-2 levels).
+SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture of the heatmap U-Net (MONAI ``UNet``, 3D, one input and one output channel).
+
+    Attributes
+    ----------
+    channels : tuple of int
+        Feature channels per level, finest first.
+    strides : tuple of int
+        Down-sampling stride between consecutive levels (``len(channels) - 1`` values).
+    num_res_units : int
+        Residual units per block (0 = plain convolutions).
+    """
+
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    strides: tuple[int, ...] = (2, 2, 2)
+    num_res_units: int = 1
+
+    def __post_init__(self) -> None:
+        chans = tuple(int(c) for c in self.channels)
+        strides = tuple(int(s) for s in self.strides)
+        if len(chans) < 2 or min(chans) < 1:
+            raise ValueError(
+                f"channels={self.channels!r} is invalid: expected at least two positive ints, "
+                "e.g. (16, 32, 64, 128)."
+            )
+        if len(strides) != len(chans) - 1 or min(strides) < 1:
+            raise ValueError(
+                f"strides={self.strides!r} is invalid: expected {len(chans) - 1} positive ints "
+                f"(one fewer than channels={chans})."
+            )
+        if int(self.num_res_units) < 0:
+            raise ValueError(f"num_res_units={self.num_res_units!r} must be >= 0.")
+        object.__setattr__(self, "channels", chans)
+        object.__setattr__(self, "strides", strides)
+        object.__setattr__(self, "num_res_units", int(self.num_res_units))
+
+    @property
+    def size_multiple(self) -> int:
+        """Input edges must be multiples of this (the product of the strides)."""
+        out = 1
+        for s in self.strides:
+            out *= s
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-serialisable dictionary."""
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        d["strides"] = list(self.strides)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Build a spec from :meth:`as_dict` output (unknown keys are an error)."""
+        allowed = {"channels", "strides", "num_res_units"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(
+                f"model spec has unknown keys {sorted(unknown)}: expected {sorted(allowed)}."
+            )
+        return cls(
+            channels=tuple(data.get("channels", cls.channels)),
+            strides=tuple(data.get("strides", cls.strides)),
+            num_res_units=int(data.get("num_res_units", cls.num_res_units)),
+        )
+
+
+def build_model(spec: ModelSpec | None = None) -> nn.Module:
+    """Create an untrained heatmap U-Net.
+
+    Parameters
+    ----------
+    spec : ModelSpec, optional
+        Architecture; the default is the shipped model's.
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps ``(B, 1, Z, Y, X)`` normalised intensities to ``(B, 1, Z, Y, X)`` heatmap logits;
+        every spatial edge must be a multiple of ``spec.size_multiple``.
+    """
+    from monai.networks.nets import UNet
+
+    spec = spec or ModelSpec()
+    return UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=1,
+        channels=spec.channels,
+        strides=spec.strides,
+        num_res_units=spec.num_res_units,
+        norm="batch",  # eval-mode batch norm is local: tiles equal the whole volume
+    )
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """Resolve ``device``: ``None`` picks CUDA when available, else the CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a device, or ``None`` for automatic.
+
+    Returns
+    -------
+    torch.device
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device={device!r} is not a torch device: expected 'cpu', 'cuda' or None (auto)."
+        ) from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available: use device='cpu' or "
+            "None (auto)."
+        )
+    return dev

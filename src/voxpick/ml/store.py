@@ -1,0 +1,187 @@
+"""Saving and loading trained heatmap models (weights + a JSON description), offline only."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from voxpick.ml.model import ModelSpec, build_model, pick_device
+
+#: Name of the model shipped inside the package (``voxpick/ml/weights/<name>.pt`` and ``.json``).
+DEFAULT_MODEL = "unet_colloids_v1"
+
+#: Format tag written into every model description.
+MODEL_FORMAT = "voxpick-unet-heatmap"
+
+#: Default peak threshold (heatmap height) when a description does not give one.
+FALLBACK_THRESHOLD = 0.5
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass
+class HeatmapModel:
+    """A trained network with everything inference needs to use it.
+
+    Attributes
+    ----------
+    net : torch.nn.Module
+        The U-Net, in eval mode, on ``device``.
+    spec : ModelSpec
+        Its architecture.
+    model_diameter : float
+        Particle diameter (voxels, every axis) the network was trained at.
+    sigma : float
+        Width of the target blobs at model scale, voxels.
+    threshold : float
+        Default minimum peak height (0..1) of a detection.
+    device : torch.device
+        Where the network runs.
+    info : dict
+        The full JSON description (training configuration, validation figures, date...).
+    """
+
+    net: nn.Module
+    spec: ModelSpec
+    model_diameter: float
+    sigma: float
+    threshold: float
+    device: torch.device
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` with :func:`torch.save` to ``path`` atomically (temporary file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(data: dict[str, Any], path: Path) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
+    """Save weights (float16 state dict) to ``path.pt`` and the description to ``path.json``.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Trained network.
+    info : dict
+        Description; must contain ``model`` (a :meth:`ModelSpec.as_dict`), ``model_diameter``
+        and ``sigma``. ``format`` is added.
+    path : str or pathlib.Path
+        Destination without suffix (a ``.pt``/``.json`` suffix is replaced).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The weights file and the JSON file.
+    """
+    base = Path(path)
+    if base.suffix in (".pt", ".json"):
+        base = base.with_suffix("")
+    state = {
+        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
+        for k, v in net.state_dict().items()
+    }
+    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
+    atomic_torch_save(state, pt)
+    atomic_write_json({"format": MODEL_FORMAT, **info}, js)
+    return pt, js
+
+
+def _resolve(model: str | Path | None) -> tuple[Path, Path]:
+    if model is None:
+        model = DEFAULT_MODEL
+    text = str(model)
+    if os.sep not in text and "/" not in text and not text.endswith((".pt", ".json")):
+        base = WEIGHTS_DIR / text  # a name of a shipped model
+    else:
+        base = Path(text)
+        if base.suffix in (".pt", ".json"):
+            base = base.with_suffix("")
+    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
+    for f in (pt, js):
+        if not f.is_file():
+            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+            raise FileNotFoundError(
+                f"model={model!r}: {f} does not exist. Expected the name of a shipped model "
+                f"({shipped}) or the path of a trained model (NAME.pt beside NAME.json, as "
+                "written by `voxpick train`)."
+            )
+    return pt, js
+
+
+def load_model(
+    model: str | Path | None = None, *, device: str | torch.device | None = None
+) -> HeatmapModel:
+    """Load a trained heatmap model from disk (never from the network).
+
+    Parameters
+    ----------
+    model : str or pathlib.Path, optional
+        ``None`` for the shipped default (:data:`DEFAULT_MODEL`), the name of a shipped model,
+        or a path ``DIR/NAME`` (``.pt`` optional) with ``NAME.pt`` and ``NAME.json``.
+    device : str or torch.device, optional
+        ``None`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    HeatmapModel
+    """
+    pt, js = _resolve(model)
+    info = json.loads(js.read_text())
+    if info.get("format") != MODEL_FORMAT:
+        raise ValueError(
+            f"{js} is not a voxpick model description: expected format={MODEL_FORMAT!r}, "
+            f"found {info.get('format')!r}."
+        )
+    spec = ModelSpec.from_dict(info["model"])
+    net = build_model(spec)
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    net.load_state_dict(state)
+    dev = pick_device(device)
+    net.to(dev).eval()
+    return HeatmapModel(
+        net=net,
+        spec=spec,
+        model_diameter=float(info["model_diameter"]),
+        sigma=float(info["sigma"]),
+        threshold=float(info.get("threshold", FALLBACK_THRESHOLD)),
+        device=dev,
+        info=info,
+    )

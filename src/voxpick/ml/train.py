@@ -1,0 +1,435 @@
+"""Training the heatmap U-Net on simulated volumes (CPU-friendly, seeded, resumable).
+
+Simulating a volume costs about as much as a few optimisation steps on a CPU, so training
+draws patches from a *pool* of simulated volumes at model scale and replaces one pool volume
+every ``refresh_every`` steps. Pool volume ``i`` is generated from the seed ``(seed, i)``, so
+the pool at any step is known from the step alone: resuming regenerates the live pool and
+continues with the saved optimiser, batch-sampling and torch random states.
+
+Files written to ``out``: ``config.json`` (the :class:`TrainConfig`), ``ckpt.pt`` (every
+``ckpt_every`` steps and at the end: model, optimiser, step, random states, losses) and, at the
+end, ``model.pt`` + ``model.json`` (float16 weights and their description, loadable with
+:func:`voxpick.ml.load_model`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from voxpick.ml.augment import AugmentConfig, augment_geometry, augment_intensity
+from voxpick.ml.data import Sample, SampleRanges, make_sample
+from voxpick.ml.model import ModelSpec, build_model, pick_device
+from voxpick.ml.scale import MODEL_DIAMETER, NORM_PERCENTILES
+from voxpick.ml.store import atomic_torch_save, atomic_write_json, save_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; saved as ``config.json`` beside the weights.
+
+    Attributes
+    ----------
+    steps : int
+        Optimisation steps.
+    batch_size : int
+        Patches per step.
+    patch : int
+        Patch edge at model scale (a multiple of the model's size multiple, 8).
+    pool_size : int
+        Simulated volumes held in memory.
+    pool_volume : int
+        Edge of each pool volume at model scale (>= ``patch``).
+    refresh_every : int
+        Replace one pool volume every this many steps.
+    lr, weight_decay : float
+        AdamW settings; the learning rate warms up linearly over ``warmup`` steps, then follows
+        a cosine to ``lr * final_lr_fraction``.
+    sigma : float
+        Target blob width at model scale (voxels).
+    pos_weight : float
+        Loss weight ``1 + pos_weight * target`` (centres are rare).
+    model_diameter : float
+        Particle diameter at model scale.
+    seed : int
+        Seeds everything (pool volumes, patches, augmentations, weight initialisation).
+    ckpt_every : int
+        Checkpoint period in steps.
+    threads : int
+        ``torch.set_num_threads`` on the CPU (0 = leave torch's default).
+    device : str or None
+        ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
+    """
+
+    steps: int = 4800
+    batch_size: int = 4
+    patch: int = 48
+    pool_size: int = 40
+    pool_volume: int = 64
+    refresh_every: int = 3
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    final_lr_fraction: float = 0.03
+    grad_clip: float = 1.0
+    sigma: float = 1.5
+    pos_weight: float = 4.0
+    model_diameter: float = MODEL_DIAMETER
+    seed: int = 0
+    ckpt_every: int = 100
+    log_every: int = 25
+    threads: int = 2
+    device: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    ranges: SampleRanges = field(default_factory=SampleRanges)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        ints = ("steps", "batch_size", "patch", "pool_size", "pool_volume", "refresh_every")
+        for name in ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive int.")
+        mult = self.model.size_multiple
+        if self.patch % mult:
+            fix = mult * max(1, round(self.patch / mult))
+            raise ValueError(
+                f"patch={self.patch} is not a multiple of {mult}: the U-Net halves the patch "
+                f"{len(self.model.strides)} times. Use e.g. patch={fix}."
+            )
+        if self.pool_volume < self.patch:
+            raise ValueError(
+                f"pool_volume={self.pool_volume} is smaller than patch={self.patch}: "
+                "expected pool_volume >= patch."
+            )
+        for name in ("lr", "sigma", "model_diameter"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r} must be a positive number.")
+        if self.ckpt_every < 1 or self.log_every < 1 or self.threads < 0 or self.warmup < 0:
+            raise ValueError(
+                f"ckpt_every={self.ckpt_every}, log_every={self.log_every}, warmup="
+                f"{self.warmup}, threads={self.threads}: expected ckpt_every, log_every >= 1 and "
+                "warmup, threads >= 0."
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the configuration as a JSON-serialisable dictionary."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("model", "ranges", "augment")}
+        out["model"] = self.model.as_dict()
+        out["ranges"] = self.ranges.as_dict()
+        out["augment"] = self.augment.as_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a configuration from (a subset of) :meth:`as_dict` output."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"training configuration has unknown keys {sorted(unknown)}: expected some of "
+                f"{sorted(known)}."
+            )
+        kw = dict(data)
+        if "model" in kw:
+            kw["model"] = ModelSpec.from_dict(kw["model"])
+        if "ranges" in kw:
+            kw["ranges"] = SampleRanges.from_dict(kw["ranges"])
+        if "augment" in kw:
+            kw["augment"] = AugmentConfig.from_dict(kw["augment"])
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        """Read a configuration written by :meth:`as_dict` (any subset of keys)."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes
+    ----------
+    model_path : pathlib.Path
+        The weights (``model.pt``; ``model.json`` beside it).
+    steps : int
+        Steps completed in total (including those before a resume).
+    losses : list of float
+        Mean loss of every completed step.
+    seconds : float
+        Wall-clock training time in total (including before a resume).
+    """
+
+    model_path: Path
+    steps: int
+    losses: list[float]
+    seconds: float
+
+
+class SamplePool:
+    """Simulated volumes at model scale, refreshed one at a time, reproducible by step."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.slots: list[Sample | None] = [None] * config.pool_size
+
+    def make(self, index: int) -> Sample:
+        """Generate pool volume number ``index`` (deterministic in ``(seed, index)``)."""
+        c = self.config
+        gen = np.random.default_rng([c.seed, index])
+        return make_sample(
+            gen, size=c.pool_volume, sigma=c.sigma, ranges=c.ranges, model_diameter=c.model_diameter
+        )
+
+    def live_index(self, slot: int, steps_done: int) -> int:
+        """Index of the volume in ``slot`` once ``steps_done`` steps have run."""
+        c = self.config
+        refreshes = (steps_done - 1) // c.refresh_every if steps_done >= 1 else 0
+        if refreshes <= slot:
+            return slot
+        last = slot + c.pool_size * ((refreshes - 1 - slot) // c.pool_size)
+        return c.pool_size + last
+
+    def fill(self, steps_done: int, report: Callable[[int, int], None] | None = None) -> None:
+        """(Re)generate every slot as it is after ``steps_done`` steps."""
+        for j in range(self.config.pool_size):
+            self.slots[j] = self.make(self.live_index(j, steps_done))
+            if report is not None:
+                report(j + 1, self.config.pool_size)
+
+    def before_step(self, step: int) -> None:
+        """Refresh the scheduled slot before running ``step`` (0-based)."""
+        c = self.config
+        if step > 0 and step % c.refresh_every == 0:
+            k = step // c.refresh_every - 1
+            self.slots[k % c.pool_size] = self.make(c.pool_size + k)
+
+    def batch(self, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw a batch of augmented patches ``(B, 1, P, P, P)`` and targets."""
+        c = self.config
+        images, targets = [], []
+        for _ in range(c.batch_size):
+            sample = self.slots[int(gen.integers(0, c.pool_size))]
+            assert sample is not None
+            img, tgt = _crop(sample, c.patch, gen)
+            img, tgt = augment_geometry(img, tgt, gen, c.augment)
+            img = augment_intensity(img, gen, c.augment)
+            images.append(img)
+            targets.append(tgt)
+        return np.stack(images)[:, None], np.stack(targets)[:, None]
+
+
+def _crop(sample: Sample, patch: int, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    img, tgt = sample.image, sample.target
+    short = [max(0, patch - n) for n in img.shape]
+    if any(short):  # rare: a volume a voxel short after rounding
+        pad = [(s // 2, s - s // 2) for s in short]
+        img = np.pad(img, pad, mode="reflect")
+        tgt = np.pad(tgt, pad, mode="reflect")
+    lo = [int(gen.integers(0, n - patch + 1)) for n in img.shape]
+    sl = tuple(slice(a, a + patch) for a in lo)
+    return img[sl], tgt[sl]
+
+
+def _lr_at(step: int, c: TrainConfig) -> float:
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    t = (step - c.warmup) / max(1, c.steps - c.warmup)
+    floor = c.final_lr_fraction
+    return c.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """Binary cross-entropy on soft targets, weighted ``1 + pos_weight * target``."""
+    weight = 1.0 + pos_weight * target
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(
+    config: TrainConfig | None = None,
+    out: str | Path = "voxpick-model",
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = _stderr,
+) -> TrainResult:
+    """Train the heatmap U-Net on simulated volumes.
+
+    Parameters
+    ----------
+    config : TrainConfig, optional
+        Settings (defaults: the shipped model's recipe).
+    out : str or pathlib.Path
+        Output directory: ``config.json``, ``ckpt.pt``, ``model.pt``, ``model.json``.
+    resume : bool
+        Continue from ``out/ckpt.pt`` with its saved configuration; a ``config`` given here may
+        only change ``steps``, ``ckpt_every``, ``log_every``, ``threads`` and ``device`` (its
+        other fields are ignored).
+    progress : bool
+        Show a progress bar (rich) on stderr.
+    log : callable, optional
+        Receives a line every ``config.log_every`` steps; ``None`` silences it.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> from voxpick.ml import TrainConfig, ModelSpec, train
+    >>> cfg = TrainConfig(steps=2, batch_size=1, patch=16, pool_size=1, pool_volume=16,
+    ...                   model=ModelSpec(channels=(4, 8), strides=(2,), num_res_units=0))
+    >>> res = train(cfg, "/tmp/voxpick-doctest", progress=False, log=None)  # doctest: +SKIP
+    """
+    keep_saved = config is None
+    config = config or TrainConfig()
+    out = Path(out)
+    ckpt_path = out / "ckpt.pt"
+    ckpt: dict[str, Any] | None = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(
+                f"resume=True but {ckpt_path} does not exist: start without resume, or point "
+                "out= at the directory of an earlier run."
+            )
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        saved = TrainConfig.from_dict(ckpt["config"])
+        config = saved if keep_saved else replace(
+            saved, steps=config.steps, ckpt_every=config.ckpt_every, log_every=config.log_every,
+            threads=config.threads, device=config.device,
+        )  # fmt: skip
+    c = config
+    if c.threads > 0:
+        torch.set_num_threads(c.threads)
+    device = pick_device(c.device)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(c.as_dict(), out / "config.json")
+
+    torch.manual_seed(c.seed)
+    net = build_model(c.model).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    batch_gen = np.random.default_rng([c.seed, 2**31])
+    start, losses, seconds_before = 0, [], 0.0
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        losses = list(ckpt["losses"])
+        seconds_before = float(ckpt["seconds"])
+        batch_gen.bit_generator.state = ckpt["batch_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+
+    pool = SamplePool(c)
+    t0 = time.perf_counter()
+    if log is not None:
+        log(f"simulating the pool of {c.pool_size} volumes (step {start}) on {device}")
+    pool.fill(start)
+    if log is not None:
+        log(f"pool ready in {time.perf_counter() - t0:.1f} s")
+
+    def checkpoint(step: int) -> None:
+        state = {
+            "model": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "losses": losses,
+            "seconds": seconds_before + time.perf_counter() - t0,
+            "batch_rng": batch_gen.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "config": c.as_dict(),
+        }
+        atomic_torch_save(state, ckpt_path)
+
+    bar = _Bar(enabled=progress, total=c.steps, done=start)
+    net.train()
+    t_log, n_log = time.perf_counter(), 0
+    with bar:
+        for step in range(start, c.steps):
+            pool.before_step(step)
+            images, targets = pool.batch(batch_gen)
+            x = torch.from_numpy(images).to(device)
+            y = torch.from_numpy(targets).to(device)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, c)
+            loss = heatmap_loss(net(x), y, c.pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
+            opt.step()
+            losses.append(float(loss.detach().cpu()))
+            bar.advance(losses[-1])
+            n_log += 1
+            done = step + 1
+            if done % c.ckpt_every == 0 or done == c.steps:
+                checkpoint(done)
+            if log is not None and (done % c.log_every == 0 or done == c.steps):
+                recent = float(np.mean(losses[-n_log:]))
+                per = (time.perf_counter() - t_log) / n_log
+                log(f"step {done}/{c.steps} loss {recent:.5f} lr {_lr_at(step, c):.2e} "
+                    f"{per:.2f} s/step")  # fmt: skip
+                t_log, n_log = time.perf_counter(), 0
+    seconds = seconds_before + time.perf_counter() - t0
+    net.eval()
+    info = {
+        "model": c.model.as_dict(),
+        "model_diameter": c.model_diameter,
+        "sigma": c.sigma,
+        "normalization": {"percentiles": list(NORM_PERCENTILES), "dark_particles": "negated"},
+        "steps": c.steps,
+        "train_seconds": round(seconds, 1),
+        "device": str(device),
+        "torch": torch.__version__,
+        "train_config": c.as_dict(),
+    }
+    model_pt, _ = save_model(net, info, out / "model")
+    return TrainResult(model_path=model_pt, steps=c.steps, losses=losses, seconds=seconds)
+
+
+class _Bar:
+    """A rich progress bar that can be switched off."""
+
+    def __init__(self, *, enabled: bool, total: int, done: int) -> None:
+        self.enabled = enabled
+        self.total, self.done = total, done
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )  # fmt: skip
+            self._progress.__enter__()
+            self._task = self._progress.add_task(
+                "train", total=self.total, completed=self.done, loss="-"
+            )
+        return self
+
+    def advance(self, loss: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, loss=f"{loss:.4f}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)

@@ -1,0 +1,83 @@
+"""The model shipped inside the package: loads offline, finds particles, tiles exactly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import voxpick
+from voxpick.metrics import evaluate
+from voxpick.ml import DEFAULT_MODEL, load_model, locate_unet
+from voxpick.ml.store import WEIGHTS_DIR
+from voxpick.simulate import simulate_volume
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(device="cpu")
+
+
+def test_weights_and_model_card_ship_inside_the_package():
+    assert (WEIGHTS_DIR / f"{DEFAULT_MODEL}.pt").is_file()
+    info = json.loads((WEIGHTS_DIR / f"{DEFAULT_MODEL}.json").read_text())
+    assert 0.0 < info["threshold"] < 1.0  # chosen on validation volumes
+    assert info["train_config"]["ranges"]["volfrac"] == [0.05, 0.58]
+    card = WEIGHTS_DIR / f"{DEFAULT_MODEL}.md"
+    assert card.is_file() and "volume fraction" in card.read_text()
+
+
+@pytest.fixture(scope="module")
+def dense_volume():
+    # held-out seed, never used in training (training seeds come from TrainConfig.seed)
+    return simulate_volume(64, radius=4, volfrac=0.45, particle_size=0.5, snr=6, cnr=4, rng=7)
+
+
+def test_shipped_model_finds_dense_particles(model, dense_volume):
+    sim = dense_volume
+    found = voxpick.locate(sim.volume, diameter=8, method="unet")
+    assert list(found.columns[:4]) == ["z", "y", "x", "score"]
+    assert found["score"].is_monotonic_decreasing
+    # away from the faces (where a particle cut by the face is ambiguous) nearly every particle
+    ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
+    assert ev.recall >= 0.9, ev
+    assert ev.precision >= 0.9, ev
+    assert ev.mean_error < 1.0, ev
+
+
+def test_dark_particles_with_invert(model):
+    sim = simulate_volume(
+        48, radius=4, volfrac=0.35, particle_size=0.5, snr=8, cnr=5, invert=True, rng=11
+    )
+    found = locate_unet(sim.volume, diameter=8, invert=True, model=model)
+    ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
+    assert ev.recall >= 0.85 and ev.precision >= 0.85, ev
+    bright_guess = locate_unet(sim.volume, diameter=8, model=model)
+    assert evaluate(sim.truth, bright_guess, diameter=8).recall < ev.recall
+
+
+def test_scale_normalisation_serves_other_sizes_and_anisotropic_voxels(model):
+    # radius 6 particles imaged with z voxels twice as long as x/y voxels: (6, 12, 12) voxels
+    sim = simulate_volume(
+        (96, 72, 72), radius=6, volfrac=0.3, particle_size=0.6, snr=8, cnr=5, rng=3
+    )
+    squashed = sim.volume[::2]
+    truth = sim.truth.copy()
+    truth["z"] = truth["z"] / 2.0
+    truth = truth[truth["z"] <= squashed.shape[0] - 0.5]
+    found = locate_unet(squashed, diameter=12, voxel_size=(2, 1, 1), model=model)
+    ev = evaluate(
+        truth, found, diameter=12, voxel_size=(2, 1, 1), border=6, canvas_size=squashed.shape
+    )
+    assert ev.recall >= 0.85 and ev.precision >= 0.85, ev
+
+
+def test_tiled_inference_equals_whole_volume(model, dense_volume):
+    vol = dense_volume.volume
+    whole = locate_unet(vol, diameter=8, model=model, tile=256)
+    tiled = locate_unet(vol, diameter=8, model=model, tile=24, margin=24)
+    assert len(whole) == len(tiled) > 50
+    a = whole.sort_values(["z", "y", "x"]).to_numpy()
+    b = tiled.sort_values(["z", "y", "x"]).to_numpy()
+    np.testing.assert_allclose(a, b, atol=1e-3)
