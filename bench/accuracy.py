@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _peers import odd_size
 from _report import update_section
 from voxpick.metrics import challenge_ap, evaluate, pr_curve
 from voxpick.simulate import simulate_volume
@@ -50,11 +51,6 @@ SCORES = ["precision", "recall", "f1", "ap", "challenge_ap", "error_px"]
 #: precision and recall leaving out truth and detections within r of a face, where a particle
 #: centred just outside the volume is cut by the face and its truth is ambiguous
 INTERIOR = ["precision_interior", "recall_interior"]
-
-
-def _odd(x: float) -> int:
-    n = max(3, round(x))
-    return n if n % 2 else n + 1
 
 
 def conditions(n_per_bin: int, n_challenge: int, seed: int) -> list[dict[str, Any]]:
@@ -126,10 +122,10 @@ def run_trackpy(volume: np.ndarray, r: float, params: dict[str, float] | None) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if params is None:
-            found = tp.locate(volume, diameter=_odd(2 * r))
+            found = tp.locate(volume, diameter=odd_size(2 * r))
         else:
             d = params["diameter"] * 2 * r
-            diameter = (_odd(d * params["z_stretch"]), _odd(d), _odd(d))
+            diameter = (odd_size(d * params["z_stretch"]), odd_size(d), odd_size(d))
             sep = params["separation"] * 2 * r
             found = tp.locate(
                 volume, diameter=diameter, separation=(sep * params["z_stretch"], sep, sep)

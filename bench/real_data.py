@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _peers import odd_size
 from _report import update_section
 from voxpick.analysis import detected_volume_fraction, nearest_neighbour_distances
 from voxpick.io import read_tiff
@@ -59,11 +60,6 @@ def load(rel: str, shape: tuple[int, int, int] | None) -> np.ndarray:
     return read_tiff(path)
 
 
-def _odd(x: float) -> int:
-    n = max(3, round(x))
-    return n if n % 2 else n + 1
-
-
 def voxpick_classical(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
     from voxpick.detect import locate
 
@@ -86,7 +82,7 @@ def trackpy_tuned(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> p
         warnings.simplefilter("ignore")
         return tp.locate(
             image,
-            diameter=tuple(_odd(d) for d in diameter),
+            diameter=tuple(odd_size(d) for d in diameter),
             separation=tuple(0.8 * d for d in diameter),
         )
 
@@ -98,7 +94,7 @@ def trackpy_default(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) ->
     image = 255 - vol if dark else vol
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tp.locate(image, diameter=tuple(_odd(d) for d in diameter))
+        return tp.locate(image, diameter=tuple(odd_size(d) for d in diameter))
 
 
 METHODS: dict[str, Callable[[np.ndarray, tuple[float, ...], bool], pd.DataFrame]] = {

@@ -18,13 +18,13 @@ import argparse
 import json
 import shutil
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from real_data import DATA, VOLUMES, load, trackpy_tuned
 from voxpick.ml import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,17 +46,6 @@ def install(run_dir: Path, name: str = "unet_colloids_v1") -> None:
 VAL_SEED, TEST_SEED = 4242, 5150  # threshold choice / reported figures; never training seeds
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 PHIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55)
-REAL = {  # name -> (path under ../shared/data, raw shape, diameter (z, y, x) px, dark)
-    "abraham": ("colloids-real/abraham.tiff", None, (17.0, 15.0, 15.0), False),
-    "katherine": ("colloids-real/katherine.tiff", None, (17.0, 15.0, 15.0), False),
-    "emily_old": ("colloids-real/emily_old.tiff", None, (17.0, 15.0, 15.0), False),
-    "levke_v1": ("colloids-real/levke_v1.tiff", None, (15.0, 11.0, 11.0), False),
-    "levke_v2": ("colloids-real/levke_v2.tiff", None, (15.0, 11.0, 11.0), False),
-    "small_confocal (dark)": (
-        "colloids-real-crops/small_confocal_image.tif", None, (12.0, 10.0, 10.0), True,
-    ),
-    "gel": ("colloids-real-crops/gel.raw", (31, 64, 64), (11.0, 8.0, 8.0), False),
-}  # fmt: skip
 
 
 def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, Any]]:
@@ -83,18 +72,9 @@ def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, An
     return out
 
 
-def _odd(x: float) -> int:
-    n = max(3, round(x))
-    return n if n % 2 else n + 1
-
-
 def run_trackpy(volume: np.ndarray, d: float) -> pd.DataFrame:
-    import trackpy as tp
-
-    tp.quiet()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        found = tp.locate(volume, diameter=(_odd(d),) * 3, separation=0.8 * d)
+    """trackpy as an expert sets it for dense samples (``bench/real_data.py``), mass as score."""
+    found = trackpy_tuned(volume, (d, d, d), False)
     return found.rename(columns={"mass": "score"})[["z", "y", "x", "score"]]
 
 
@@ -176,46 +156,41 @@ def speed(model: Any, repeats: int = 3) -> dict[str, float]:
 
 
 def real_volumes(model: Any) -> str:
-    from voxpick.analysis import detected_volume_fraction, nearest_neighbour_distances
+    """Counts and structure of the U-Net's and the classical method's picks on real volumes."""
+    from voxpick.analysis import (
+        detected_volume_fraction,
+        nearest_neighbour_distances,
+        pair_correlation,
+    )
     from voxpick.detect.classical import locate_classical
-    from voxpick.io import read_tiff
     from voxpick.ml import locate_unet
 
-    data = ROOT.parent / "shared" / "data"
     lines = ["| volume | shape | diameter | method | found | phi detected | median NN / d | "
              "NN < 0.8 d | g(r) first peak / d |", "|---" * 9 + "|"]  # fmt: skip
-    for name, (rel, shape, dia, dark) in REAL.items():
-        path = data / rel
-        if not path.exists():
+    for name, (rel, shape, dia, dark, _) in VOLUMES.items():
+        if not (DATA / rel).exists():
             continue
-        vol = np.fromfile(path, np.uint8).reshape(shape) if shape else read_tiff(path)
+        vol = load(rel, shape)
         for method, fn in (("unet", locate_unet), ("classical", locate_classical)):
             kw = {"model": model} if method == "unet" else {}
             df = fn(vol, diameter=dia, invert=dark, **kw)
-            pos = df[["z", "y", "x"]].to_numpy() / np.asarray(dia)  # in diameters
-            nn = nearest_neighbour_distances(pos) if len(pos) > 1 else np.zeros(0)
+            in_d = tuple(1.0 / d for d in dia)  # voxel size in diameters: distances in d
+            nn = nearest_neighbour_distances(df[["z", "y", "x"]], voxel_size=in_d)
             phi = detected_volume_fraction(df[["z", "y", "x"]], diameter=dia, shape=vol.shape)
+            peak = float("nan")
+            if len(df) >= 10:
+                edges = np.arange(0.3, 2.0, 0.05)  # diameters
+                g = pair_correlation(
+                    df[["z", "y", "x"]], shape=vol.shape, voxel_size=in_d, bins=edges
+                )
+                peak = float(g["r"].to_numpy()[int(np.nanargmax(g["g"].to_numpy()))])
             lines.append(
                 f"| {name} | {'x'.join(map(str, vol.shape))} | {'/'.join(f'{d:g}' for d in dia)}"
                 f" | {method} | {len(df)} | {phi:.3f} | "
                 f"{np.median(nn) if len(nn) else float('nan'):.2f} | "
-                f"{np.mean(nn < 0.8) if len(nn) else 0:.3f} | {gr_peak(pos):.2f} |"
+                f"{np.mean(nn < 0.8) if len(nn) else 0:.3f} | {peak:.2f} |"
             )
     return "\n".join(lines)
-
-
-def gr_peak(pos: np.ndarray) -> float:
-    """Position (in diameters) of the first peak of the pair-distance histogram g(r)."""
-    from scipy.spatial.distance import pdist
-
-    if len(pos) < 10:
-        return float("nan")
-    r = pdist(pos)
-    edges = np.arange(0.3, 2.0, 0.05)
-    hist, _ = np.histogram(r, edges)
-    shell = edges[1:] ** 3 - edges[:-1] ** 3
-    g = hist / shell
-    return float(0.5 * (edges[:-1] + edges[1:])[int(np.argmax(g))])
 
 
 def validate(args: argparse.Namespace) -> None:

@@ -73,6 +73,38 @@ def as_triple(value: Any, *, name: str, positive: bool = True) -> tuple[float, f
     return triple
 
 
+#: Smallest particle diameter, in voxels per axis, that any detector accepts.
+MIN_DIAMETER_PX = 2.0
+
+
+def diameter_in_voxels(diameter: Any, voxel_size: Any) -> tuple[float, float, float]:
+    """Validate ``diameter`` (in the units of ``voxel_size``) and return it in voxels (z, y, x).
+
+    Parameters
+    ----------
+    diameter : float or sequence of 3 float
+        Particle diameter, physical units (voxels when ``voxel_size`` is 1).
+    voxel_size : float or sequence of 3 float
+        Voxel size per axis (z, y, x).
+
+    Returns
+    -------
+    tuple of 3 float
+        ``diameter / voxel_size`` per axis, each at least :data:`MIN_DIAMETER_PX`.
+    """
+    voxel = as_triple(voxel_size, name="voxel_size")
+    dia = as_triple(diameter, name="diameter")
+    d_px = (dia[0] / voxel[0], dia[1] / voxel[1], dia[2] / voxel[2])
+    if min(d_px) < MIN_DIAMETER_PX:
+        raise ValueError(
+            f"diameter={diameter!r} with voxel_size={voxel_size!r} is "
+            f"{tuple(round(d, 3) for d in d_px)} voxels: expected at least {MIN_DIAMETER_PX:g} "
+            "voxels per axis. diameter is in the units of voxel_size (diameter in voxels = "
+            "diameter / voxel_size); check the units, or upsample the volume."
+        )
+    return d_px
+
+
 def check_volume(volume: Any, *, name: str = "volume") -> np.ndarray:
     """Validate a 3D image volume and return it as a numpy array (no copy when possible).
 

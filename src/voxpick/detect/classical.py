@@ -45,7 +45,7 @@ from voxpick.detect.refine import (
     suppress_close,
 )
 from voxpick.detect.schema import detections_frame
-from voxpick.validation import as_triple, check_volume
+from voxpick.validation import as_triple, check_volume, diameter_in_voxels
 
 #: Extra columns of the classical detector, after ``z, y, x, score``.
 CLASSICAL_COLUMNS: tuple[str, ...] = ("mass", "signal", "background", "response")
@@ -77,9 +77,6 @@ DEFAULT_MIN_RELATIVE = 0.1
 
 #: Regularisation of the z deconvolution (noise-to-signal ratio of the Wiener filter).
 WIENER = 0.05
-
-#: Smallest diameter, in voxels, that the detector can resolve.
-MIN_DIAMETER_PX = 2.0
 
 
 def _as_px(
@@ -117,15 +114,7 @@ def resolve_diameter(
     tuple of float
         Diameter per axis in voxels.
     """
-    voxel = as_triple(voxel_size, name="voxel_size")
-    d_px = _as_px(diameter, voxel, name="diameter")
-    if min(d_px) < MIN_DIAMETER_PX:
-        raise ValueError(
-            f"diameter={diameter!r} with voxel_size={voxel_size!r} is "
-            f"{tuple(round(d, 3) for d in d_px)} voxels: expected at least {MIN_DIAMETER_PX:g} "
-            "voxels per axis. diameter is in the units of voxel_size (diameter in voxels = "
-            "diameter / voxel_size); check the units, or upsample the volume."
-        )
+    d_px = diameter_in_voxels(diameter, voxel_size)
     too_big = [ax for ax, d, n in zip("zyx", d_px, volume_shape, strict=True) if d > n]
     if too_big:
         raise ValueError(

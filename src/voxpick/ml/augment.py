@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from voxpick.ml.config import config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,12 @@ class AugmentConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the configuration as a JSON-serialisable dictionary."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
         """Build from :meth:`as_dict` output (unknown keys are an error)."""
-        known = set(asdict(cls()))
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"augmentation settings have unknown keys {sorted(unknown)}: "
-                f"expected {sorted(known)}."
-            )
-        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**kw)
+        return config_from_dict(cls, data)
 
 
 def augment_geometry(

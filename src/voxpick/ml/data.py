@@ -13,11 +13,12 @@ noise structure of both kinds.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.scale import MODEL_DIAMETER, normalize_intensity, to_model_coords, to_model_scale
 from voxpick.simulate import simulate_volume
 
@@ -138,19 +139,12 @@ class SampleRanges:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the ranges as a JSON-serialisable dictionary."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SampleRanges:
         """Build ranges from :meth:`as_dict` output (unknown keys are an error)."""
-        known = set(asdict(cls()))
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"sample ranges have unknown keys {sorted(unknown)}: expected {sorted(known)}."
-            )
-        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**kw)
+        return config_from_dict(cls, data)
 
 
 @dataclass

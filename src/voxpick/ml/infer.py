@@ -34,13 +34,10 @@ from scipy.spatial import cKDTree
 from voxpick.detect.schema import detections_frame
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
-from voxpick.validation import as_triple, check_volume
+from voxpick.validation import check_volume, diameter_in_voxels
 
 #: Default core edge (model voxels) of one inference block.
 DEFAULT_TILE = 128
-
-#: Smallest particle diameter (voxels, any axis) the detector accepts.
-MIN_DIAMETER_PX = 2.0
 
 #: Mirror padding (model voxels) added at the faces of the volume before prediction. Zero by
 #: default: the network was trained on crops whose faces cut particles; mirroring a cut particle
@@ -270,15 +267,7 @@ def locate_unet(
     ['z', 'y', 'x', 'score']
     """
     vol = check_volume(volume)
-    voxel = as_triple(voxel_size, name="voxel_size")
-    dia = as_triple(diameter, name="diameter")
-    d_px = tuple(d / v for d, v in zip(dia, voxel, strict=True))
-    if min(d_px) < MIN_DIAMETER_PX:
-        raise ValueError(
-            f"diameter={diameter!r} with voxel_size={voxel_size!r} is {d_px} voxels: expected at "
-            f"least {MIN_DIAMETER_PX} voxels on every axis. Check the units (diameter and "
-            "voxel_size must use the same unit) or upsample the volume."
-        )
+    d_px = diameter_in_voxels(diameter, voxel_size)
     if not isinstance(invert, bool | np.bool_):
         raise TypeError(f"invert={invert!r} must be True or False.")
     net = _resolve_model(model, device)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from voxpick.ml.config import config_from_dict, config_to_dict
 
 #: Every input edge given to the network must be a multiple of this (three stride-2 levels).
 SIZE_MULTIPLE = 8
@@ -59,25 +61,12 @@ class ModelSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the spec as a JSON-serialisable dictionary."""
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        d["strides"] = list(self.strides)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         """Build a spec from :meth:`as_dict` output (unknown keys are an error)."""
-        allowed = {"channels", "strides", "num_res_units"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(
-                f"model spec has unknown keys {sorted(unknown)}: expected {sorted(allowed)}."
-            )
-        return cls(
-            channels=tuple(data.get("channels", cls.channels)),
-            strides=tuple(data.get("strides", cls.strides)),
-            num_res_units=int(data.get("num_res_units", cls.num_res_units)),
-        )
+        return config_from_dict(cls, data)
 
 
 def build_model(spec: ModelSpec | None = None) -> nn.Module:

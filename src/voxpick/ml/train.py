@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from voxpick.ml.augment import AugmentConfig, augment_geometry, augment_intensity
+from voxpick.ml.config import check_known_keys
 from voxpick.ml.data import Sample, SampleRanges, make_sample
 from voxpick.ml.model import ModelSpec, build_model, pick_device
 from voxpick.ml.scale import MODEL_DIAMETER, NORM_PERCENTILES
@@ -134,13 +135,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build a configuration from (a subset of) :meth:`as_dict` output."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"training configuration has unknown keys {sorted(unknown)}: expected some of "
-                f"{sorted(known)}."
-            )
+        check_known_keys(cls, data)
         kw = dict(data)
         if "model" in kw:
             kw["model"] = ModelSpec.from_dict(kw["model"])
