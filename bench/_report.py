@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADER = (
@@ -26,3 +30,13 @@ def update_section(title: str, body: str, *, command: str) -> None:
     tmp = DOC.with_suffix(".md.part")
     tmp.write_text(text.rstrip() + "\n")
     tmp.replace(DOC)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A pipe table of ``df`` (floats with 3 decimals), without the tabulate dependency."""
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    lines = [head, "|" + "---|" * len(df.columns)]
+    for row in df.itertuples(index=False):
+        cells = (f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -206,6 +206,71 @@ def test_estimated_z_blur_matches_the_psf():
     assert est == pytest.approx(true_var, rel=0.3)
 
 
+# --- candidates below the threshold (min_score) -------------------------------------------
+
+#: dense, noisy and blurred: the automatic threshold leaves most particles behind
+FAINT = {"radius": 4.0, "volfrac": 0.5, "snr": 1.5, "cnr": 1.0, "particle_size": 0.5, "seed": 3}
+
+
+def _above(found):
+    return found[found.score >= found.attrs["threshold"]].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("threshold", [None, 4.0])
+def test_min_score_adds_candidates_and_keeps_the_default_detections(threshold):
+    s = sim(64, **FAINT)
+    default = locate_classical(s.volume, diameter=8, threshold=threshold)
+    cands = locate_classical(s.volume, diameter=8, threshold=threshold, min_score=1.0)
+    assert cands.attrs["threshold"] == default.attrs["threshold"]
+    assert default.attrs["min_score"] == default.attrs["threshold"]
+    assert cands.attrs["min_score"] == 1.0
+    assert list(cands.columns) == COLUMNS
+    assert cands.score.is_monotonic_decreasing
+    assert cands.score.min() >= 1.0
+    # The rows above the threshold are exactly the default detections, and more lie below.
+    pd.testing.assert_frame_equal(_above(cands), default, check_exact=True)
+    assert len(cands) > len(default) + 20
+
+
+def test_min_score_raises_recall_on_a_dense_noisy_volume():
+    s = sim(64, **FAINT)
+    default = locate_classical(s.volume, diameter=8)
+    cands = locate_classical(s.volume, diameter=8, min_score=0.0)
+    ev_default = evaluate(s.truth, default, diameter=8)
+    ev_cands = evaluate(s.truth, cands, diameter=8)
+    assert ev_default.n_truth > 200
+    assert ev_cands.recall >= ev_default.recall + 0.05, (ev_default, ev_cands)
+    # The score sweep over the candidates reaches past the default operating point and
+    # passes through it: the PR curve at the threshold is the default one.
+    curve = pr_curve(s.truth, cands, diameter=8)
+    assert curve.recall.max() >= ev_cands.recall - 0.01
+    at = curve[curve.score_threshold >= default.attrs["threshold"]].iloc[-1]
+    ref = pr_curve(s.truth, default, diameter=8).iloc[-1]
+    assert (at.tp, at.fp) == (ref.tp, ref.fp)
+    # And the lower part of the sweep adds true particles, not only noise: at least a third
+    # of the candidates below the threshold match a particle.
+    assert ev_cands.tp - ev_default.tp >= (len(cands) - len(default)) / 3
+
+
+def test_min_score_above_the_threshold_is_a_higher_cut():
+    s = sim(64)
+    default = locate_classical(s.volume, diameter=8)
+    high = locate_classical(s.volume, diameter=8, min_score=default.attrs["threshold"] + 2)
+    assert high.attrs["threshold"] == default.attrs["threshold"]
+    expected = default[default.score >= high.attrs["min_score"]].reset_index(drop=True)
+    assert 0 < len(expected) < len(default)
+    pd.testing.assert_frame_equal(high, expected)
+
+
+def test_min_score_is_refused_for_chunked_volumes():
+    da = pytest.importorskip("dask.array")
+    from voxpick.detect import locate
+
+    vol = da.from_array(np.zeros((32, 32, 32), np.float32), chunks=16)
+    with pytest.raises(ValueError, match="min_score"):
+        locate(vol, diameter=6, min_score=1.0)
+
+
 # --- edge cases ----------------------------------------------------------------------------
 
 
@@ -248,6 +313,8 @@ def test_auto_threshold_goes_low_when_dense_and_high_when_empty():
         ({"diameter": 8, "filter_scale": 0}, ValueError, "filter_scale"),
         ({"diameter": 8, "z_blur": -1}, ValueError, "z_blur"),
         ({"diameter": 8, "min_relative": 2}, ValueError, "min_relative"),
+        ({"diameter": 8, "min_score": -1}, ValueError, "min_score"),
+        ({"diameter": 8, "min_score": "2"}, TypeError, "min_score"),
     ],
 )
 def test_bad_parameters_are_named(kwargs, error, match):

@@ -240,3 +240,9 @@ def test_voxpick_locate_routes_dask_and_zarr_arrays_block_by_block(tmp_path):
     for found in (lazy, on_disk):
         assert list(found.columns[:4]) == ["z", "y", "x", "score"]
         assert abs(len(found) - len(whole)) <= 0.02 * len(whole)
+
+
+def test_min_score_is_refused_block_by_block():
+    vol = np.zeros((16, 16, 16), np.float32)
+    with pytest.raises(ValueError, match="min_score"):
+        locate_chunked(vol, diameter=6, chunks=8, min_score=0.0, progress=False)

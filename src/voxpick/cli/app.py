@@ -10,7 +10,9 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: tuple[str, ...] = ("simulate", "demo", "evaluate", "locate", "train", "report")
+COMMAND_MODULES: tuple[str, ...] = (
+    "simulate", "demo", "evaluate", "locate", "train", "pick", "report"
+)  # fmt: skip
 
 app = typer.Typer(
     name="voxpick",

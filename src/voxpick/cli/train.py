@@ -1,10 +1,10 @@
-"""``voxpick train``: train the heatmap U-Net on simulated volumes."""
+"""``voxpick train``: train the heatmap U-Net on simulated volumes, or a picker on copick runs."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,16 +25,52 @@ def train(
     ] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="CPU threads (0: torch's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    copick: Annotated[
+        Path | None,
+        typer.Option(
+            "--copick",
+            help="Train a multi-class picker on this copick project's labelled runs instead.",
+        ),
+    ] = None,
+    runs: Annotated[
+        str | None, typer.Option(help="--copick: training runs, comma separated (default all).")
+    ] = None,
+    validation_runs: Annotated[
+        str | None,
+        typer.Option(help="--copick: runs kept out of training to choose the thresholds."),
+    ] = None,
+    voxel_spacing: Annotated[
+        float | None, typer.Option(help="--copick: voxel spacing (A) of the tomograms.")
+    ] = None,
+    tomo_type: Annotated[str | None, typer.Option(help="--copick: tomogram type.")] = None,
+    user_id: Annotated[
+        str | None, typer.Option(help="--copick: use only this user's picks as labels.")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="--copick: picker to fine-tune from (NAME.pt).")
+    ] = None,
+    beta: Annotated[float, typer.Option(help="--copick: F-beta the thresholds maximise.")] = 4.0,
 ) -> None:
     """Train the particle-centre heatmap U-Net on volumes simulated on the fly.
 
     Writes OUT/config.json, OUT/ckpt.pt (every ckpt_every steps; --resume continues from it)
     and, at the end, OUT/model.pt + OUT/model.json, usable as
     voxpick.ml.locate_unet(volume, diameter=..., model="OUT/model").
+
+    With --copick CONFIG, trains (or with --init fine-tunes) a multi-class picker on the
+    project's labelled runs instead: OUT/picker.pt + OUT/picker.json for `voxpick pick`.
     """
     from voxpick.ml import TrainConfig
     from voxpick.ml import train as run_training
 
+    if copick is not None:
+        _train_copick(
+            copick, out, steps=steps, seed=seed, device=device, config=config, threads=threads,
+            progress=progress, runs=runs, validation_runs=validation_runs,
+            voxel_spacing=voxel_spacing, tomo_type=tomo_type, user_id=user_id, init=init,
+            beta=beta,
+        )  # fmt: skip
+        return
     with user_errors():
         saved = out / "config.json"
         if config is not None:
@@ -60,6 +96,35 @@ def train(
         f"trained {result.steps} steps in {result.seconds / 60:.1f} min; "
         f"final loss {result.losses[-1] if result.losses else float('nan'):.4f}; "
         f"model: {result.model_path}"
+    )
+
+
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _train_copick(copick: Path, out: Path, **kw: Any) -> None:
+    import json
+
+    from voxpick.ml.picker_copick import train_picker_copick
+    from voxpick.ml.picker_train import PickerTrainConfig
+
+    with user_errors():
+        cfg = PickerTrainConfig()
+        if kw["config"] is not None:
+            cfg = PickerTrainConfig.from_dict(json.loads(Path(kw["config"]).read_text()))
+        changes = {k: kw[k] for k in ("steps", "seed", "device", "threads") if kw[k] is not None}
+        cfg = dataclasses.replace(cfg, **changes)
+        result = train_picker_copick(
+            copick, out, runs=_split(kw["runs"]),
+            validation_runs=_split(kw["validation_runs"]) or (),
+            voxel_spacing=kw["voxel_spacing"], tomo_type=kw["tomo_type"], user_id=kw["user_id"],
+            train_config=cfg, init=kw["init"], beta=kw["beta"], progress=kw["progress"],
+            log=err_console.print,
+        )  # fmt: skip
+    err_console.print(
+        f"trained the picker {result.steps} steps in {result.seconds / 60:.1f} min: "
+        f"{result.model_path} (use: voxpick pick --model {result.model_path.with_suffix('')})"
     )
 
 

@@ -246,6 +246,7 @@ def locate_classical(
     voxel_size: Any = 1,
     invert: bool = False,
     threshold: float | None = None,
+    min_score: float | None = None,
     separation: Any = None,
     filter_scale: float = DEFAULT_FILTER_SCALE,
     noise: float | None = None,
@@ -272,7 +273,15 @@ def locate_classical(
         least this. Default: chosen automatically per volume from the noise statistics
         (:func:`auto_threshold`); it lands between 2.5 (dense samples, where noise peaks have
         little room) and about 5 (sparse or empty volumes). Pass e.g. ``threshold=2.5`` to get
-        more candidates and sweep ``score`` afterwards.
+        more candidates and sweep ``score`` afterwards (or use ``min_score``, which keeps the
+        default operating point).
+    min_score : float, optional
+        Also return the weaker candidates, down to this score, below the threshold: for a
+        precision-recall sweep over ``score`` that reaches past the default operating point.
+        The threshold (automatic or given) is still chosen exactly as without ``min_score`` and
+        recorded in ``attrs["threshold"]``; the rows with ``score >= attrs["threshold"]`` are
+        exactly the default detections. Default: the threshold (only the detections). Values
+        below about 1 mostly add noise peaks. Not available for chunked (dask, zarr) volumes.
     separation : float or sequence of 3 float, optional
         Minimum distance between two detections, same units as ``diameter``. Default half a
         diameter: touching particles (one diameter apart) are always both kept.
@@ -303,7 +312,7 @@ def locate_classical(
         background within the central half of the diameter), ``background`` (local background
         level) and ``response`` (filter peak height, grey levels). Same columns, zero rows,
         when nothing is found. ``DataFrame.attrs`` records the threshold, noise level, filter
-        scale and z blur used.
+        scale and z blur used, and ``attrs["min_score"]`` the lowest score returned.
 
     Examples
     --------
@@ -325,6 +334,14 @@ def locate_classical(
             lo=0.0,
             hi=1e6,
             hint="It is a signal-to-noise ratio, e.g. 4.",
+        )
+    if min_score is not None:
+        min_score = _check_scalar(
+            min_score,
+            name="min_score",
+            lo=0.0,
+            hi=1e6,
+            hint="It is a signal-to-noise ratio, e.g. 1.5; None returns only the detections.",
         )
     min_relative = _check_scalar(
         min_relative, name="min_relative", lo=0.0, hi=1.0, hint="It is a fraction, e.g. 0.1."
@@ -362,12 +379,18 @@ def locate_classical(
     unit = noise_sigma * bp.noise_gain  # standard deviation of the response due to noise
 
     floor = MIN_AUTO_THRESHOLD if threshold is None else threshold
-    pos, score, height = _find_peaks(bp, unit, floor, sep_px, arr.shape)
+    lowest = floor if min_score is None else min(floor, min_score)
+    pos, score, height = _find_peaks(bp, unit, lowest, sep_px, arr.shape)
+    # Candidates below the floor never suppress a stronger peak (suppression goes by score),
+    # so the peaks at or above it, the threshold and the typical height are those of a run
+    # without ``min_score``: the default detections are the rows above the threshold.
+    base = score >= floor
     if threshold is None:
         threshold = auto_threshold(
-            score, volume_voxels=float(arr.size), roughness=bp.roughness, diameter_px=d_px
+            score[base], volume_voxels=float(arr.size), roughness=bp.roughness, diameter_px=d_px
         )
-    keep = (score >= threshold) & (height >= min_relative * typical_height(height))
+    cut = threshold if min_score is None else min_score
+    keep = (score >= cut) & (height >= min_relative * typical_height(height[base]))
     pos, score, height = pos[keep], score[keep], height[keep]
     mass, signal, background = _measure(vol, pos, d_px)
     if invert:
@@ -384,6 +407,7 @@ def locate_classical(
         {
             "method": "classical",
             "threshold": float(threshold),
+            "min_score": float(cut),
             "noise": float(noise_sigma),
             "diameter_px": d_px,
             "filter_sigma_px": sigma,

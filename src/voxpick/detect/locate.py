@@ -68,7 +68,8 @@ def locate(
     invert : bool
         Particles are darker than the background.
     **kwargs
-        Passed to the method, e.g. ``threshold``, ``separation``, ``filter_scale`` for
+        Passed to the method, e.g. ``threshold``, ``min_score``, ``separation``,
+        ``filter_scale`` for
         :func:`~voxpick.detect.classical.locate_classical`; ``threshold``, ``model``,
         ``device``, ``tile`` for :func:`voxpick.ml.locate_unet`.
 

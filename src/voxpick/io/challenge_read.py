@@ -99,6 +99,12 @@ def _read_y_table(y_path: str | os.PathLike[str]) -> pd.DataFrame:
     return table
 
 
+def _group_rows(table: pd.DataFrame) -> dict[int, np.ndarray]:
+    """Row numbers of every image index of a y table."""
+    indices: dict[Any, Any] = table.groupby("image_index").indices
+    return {int(k): np.asarray(v) for k, v in indices.items()}
+
+
 def _positions_from_table(
     table: pd.DataFrame, rows: np.ndarray, columns: tuple[str, str, str], path: Path, index: int
 ) -> np.ndarray:
@@ -144,7 +150,7 @@ def read_challenge_positions(
     idx = _check_index(index)
     path = Path(y_path)
     table = _read_y_table(path)
-    groups = table.groupby("image_index").indices
+    groups = _group_rows(table)
     if idx not in groups:
         raise _missing_index(path, idx, list(groups), "positions")
     return _positions_from_table(table, groups[idx], columns, path, idx)
@@ -235,7 +241,7 @@ class ChallengeDataset:
         volume = read_challenge_volume(self.x_path, idx)
         if self._table is None:
             self._table = _read_y_table(self.y_path)
-            self._groups = dict(self._table.groupby("image_index").indices)
+            self._groups = _group_rows(self._table)
         if idx not in self._groups:
             raise _missing_index(self.y_path, idx, list(self._groups), "positions")
         positions = _positions_from_table(
@@ -251,5 +257,7 @@ class ChallengeDataset:
                 self._metadata = read_challenge_metadata(self.metadata_path)
         if idx not in self._metadata.index:
             return {}
-        row = self._metadata.index.get_loc(idx)
-        return {str(c): _python_scalar(self._metadata[c].iat[row]) for c in self._metadata.columns}
+        row = self._metadata.loc[idx]
+        if isinstance(row, pd.DataFrame):  # duplicated index: the first row wins
+            row = row.iloc[0]
+        return {str(c): _python_scalar(row[c]) for c in self._metadata.columns}

@@ -11,10 +11,24 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from voxpick.io.mrc import read_mrc
 from voxpick.io.tiff import read_tiff
 from voxpick.validation import check_volume
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".h5", ".hdf5", ".npy", ".raw")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    ".tif",
+    ".tiff",
+    ".h5",
+    ".hdf5",
+    ".npy",
+    ".raw",
+    ".mrc",
+    ".rec",
+    ".map",
+)
+#: MRC/CCP4 suffixes, read with :func:`voxpick.io.mrc.read_mrc` (``.mrcs`` image stacks are not
+#: volumes and are not accepted).
+MRC_SUFFIXES: tuple[str, ...] = (".mrc", ".rec", ".map")
 
 
 @contextlib.contextmanager
@@ -135,7 +149,8 @@ def read_volume(
     ----------
     path : str or os.PathLike
         ``.tif``/``.tiff`` (multi-page or ImageJ stack), ``.h5``/``.hdf5`` (one dataset),
-        ``.npy`` or ``.raw`` (headerless bytes in C order).
+        ``.npy``, ``.raw`` (headerless bytes in C order) or ``.mrc``/``.rec``/``.map`` (MRC,
+        3D; use :func:`voxpick.io.read_mrc` to get its voxel size too).
     key : str, optional
         HDF5 dataset name; may be left out when the file holds exactly one dataset.
     shape : tuple of int, optional
@@ -166,6 +181,8 @@ def read_volume(
         raise FileNotFoundError(f"{p}: no such volume file.")
     if suffix in (".tif", ".tiff"):
         return read_tiff(p)
+    if suffix in MRC_SUFFIXES:
+        return check_volume(read_mrc(p)[0], name=str(p))
     if suffix in (".h5", ".hdf5"):
         arr = _read_hdf5_volume(p, key)
     elif suffix == ".npy":

@@ -18,6 +18,7 @@ from the solution are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -57,7 +58,30 @@ CZII_PARTICLES: tuple[CziiParticle, ...] = (
 )
 
 
-def _check_frame(df: Any, name: str) -> pd.DataFrame:
+def _check_particles(particles: Any) -> tuple[CziiParticle, ...]:
+    out = []
+    for p in particles:
+        try:
+            part = CziiParticle(*p) if not isinstance(p, CziiParticle) else p
+            radius, weight = float(part.radius_A), float(part.weight)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"particles entry {p!r} is invalid: expected CziiParticle(name, radius_A, weight)."
+            ) from err
+        if not (radius > 0 and np.isfinite(radius) and weight >= 0):
+            raise ValueError(
+                f"particles entry {p!r}: radius_A must be > 0 and weight >= 0 (Angstrom, count)."
+            )
+        out.append(CziiParticle(str(part.name), radius, part.weight))
+    names = [p.name for p in out]
+    if not out or len(set(names)) != len(names) or sum(p.weight for p in out) <= 0:
+        raise ValueError(
+            f"particles={names} is invalid: expected unique names and a positive total weight."
+        )
+    return tuple(out)
+
+
+def _check_frame(df: Any, name: str, particles: Sequence[CziiParticle]) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(
             f"{name} is a {type(df).__name__}: expected a pandas.DataFrame with columns "
@@ -79,7 +103,7 @@ def _check_frame(df: Any, name: str) -> pd.DataFrame:
     if not np.isfinite(xyz).all():
         raise ValueError(f"{name} has NaN or infinite x, y or z values: drop those rows first.")
     out[["x", "y", "z"]] = xyz
-    known = {p.name for p in CZII_PARTICLES}
+    known = {p.name for p in particles}
     unknown = sorted(set(out["particle_type"]) - known)
     if unknown:
         raise ValueError(
@@ -139,6 +163,7 @@ def czii_score(
     *,
     beta: float = 4,
     distance_multiplier: float = 0.5,
+    particles: Sequence[CziiParticle] | None = None,
 ) -> tuple[float, pd.DataFrame]:
     """Score CZII picks exactly as the CryoET Object Identification competition does.
 
@@ -150,13 +175,16 @@ def czii_score(
         F-beta parameter (4 in the competition: recall weighs 16 times more than precision).
     distance_multiplier : float
         A pick hits a truth point within ``radius_A * distance_multiplier`` (inclusive).
+    particles : sequence of CziiParticle, optional
+        Classes (name, radius in Angstrom, weight) to score; default the competition's six
+        (:data:`CZII_PARTICLES`). Pass your own to score other datasets the same way.
 
     Returns
     -------
     score : float
-        ``sum(weight * F_beta) / sum(weight)`` over the six classes.
+        ``sum(weight * F_beta) / sum(weight)`` over the classes.
     per_class : pandas.DataFrame
-        One row per class of :data:`CZII_PARTICLES`: ``particle_type, radius_A, weight,
+        One row per class of ``particles``: ``particle_type, radius_A, weight,
         n_truth, n_pred, tp, fp, fn, precision, recall, fbeta``.
 
     Raises
@@ -174,10 +202,11 @@ def czii_score(
     >>> round(score, 6)   # F=1 for the ribosome, weight 1 of 7
     0.142857
     """
+    particles = _check_particles(CZII_PARTICLES if particles is None else particles)
     _check_positive(beta, "beta", "competition: 4")
     _check_positive(distance_multiplier, "distance_multiplier", "competition: 0.5")
-    sol = _check_frame(solution, "solution")
-    sub = _check_frame(submission, "submission")
+    sol = _check_frame(solution, "solution", particles)
+    sub = _check_frame(submission, "submission", particles)
     dup = sol.duplicated(subset=["experiment", "x", "y", "z"])
     if dup.any():
         first = sol.loc[dup].iloc[0]
@@ -196,7 +225,7 @@ def czii_score(
     }
     empty = np.zeros((0, 3))
     rows = []
-    for particle in CZII_PARTICLES:
+    for particle in particles:
         totals = np.zeros(3, dtype=np.int64)
         n_truth = n_pred = 0
         for exp in experiments:
@@ -226,9 +255,9 @@ def czii_score(
     # Accumulate in the competition's order (solution classes by first appearance) so that the
     # float result is bit-identical; classes absent from the solution contribute 0.
     f_by_name = dict(zip(table["particle_type"], table["fbeta"].astype(float), strict=True))
-    w_by_name = {p.name: p.weight for p in CZII_PARTICLES}
+    w_by_name = {p.name: p.weight for p in particles}
     aggregate = 0.0
     for name in pd.unique(sol["particle_type"]):
         aggregate += f_by_name[name] * w_by_name[name]
-    score = aggregate / sum(p.weight for p in CZII_PARTICLES)
+    score = aggregate / sum(p.weight for p in particles)
     return float(score), table

@@ -21,7 +21,9 @@ Pipeline of :func:`locate_unet`:
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +111,63 @@ def predict_heatmap(
     numpy.ndarray
         float32 logits, same shape as ``image``.
     """
-    mult = model.spec.size_multiple
     if margin is None:
         margin = 2 * math.ceil(model.model_diameter)
-    if not isinstance(tile, int | np.integer) or tile < 1:
-        raise ValueError(f"tile={tile!r} must be a positive int (model voxels), e.g. 128.")
-    if not isinstance(margin, int | np.integer) or margin < model.model_diameter:
+    if isinstance(margin, int | np.integer) and margin < model.model_diameter:
         raise ValueError(
             f"margin={margin!r} is too small: expected an int >= one model diameter "
             f"({model.model_diameter:g} voxels) so that particles at tile borders see their "
             "whole neighbourhood."
         )
+    out = predict_channels(
+        image, model.net, device=model.device, size_multiple=model.spec.size_multiple,
+        tile=tile, margin=margin, border=border,
+    )  # fmt: skip
+    return out[0]
+
+
+def predict_channels(
+    image: np.ndarray,
+    net: torch.nn.Module,
+    *,
+    device: torch.device,
+    size_multiple: int,
+    tile: int = DEFAULT_TILE,
+    margin: int,
+    border: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """All output maps of a fully convolutional network over a volume, block by block.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Normalised float32 volume (z, y, x) at the network's scale.
+    net : torch.nn.Module
+        Network in eval mode, mapping ``(1, 1, Z, Y, X)`` to ``(1, C, Z, Y, X)``.
+    device : torch.device
+        Where ``net`` lives.
+    size_multiple : int
+        Every block edge given to ``net`` is a multiple of this.
+    tile : int
+        Core edge of one block (rounded up to ``size_multiple``).
+    margin : int
+        Context on every side of a core (voxels, rounded up to ``size_multiple``).
+    border : int
+        Mirror padding at the volume faces; the far ends are always padded to the multiple.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each block.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(C, Z, Y, X)``: the stitched core of every block.
+    """
+    mult = int(size_multiple)
+    if not isinstance(tile, int | np.integer) or tile < 1:
+        raise ValueError(f"tile={tile!r} must be a positive int (model voxels), e.g. 128.")
+    if not isinstance(margin, int | np.integer) or margin < 1:
+        raise ValueError(f"margin={margin!r} must be a positive int (model voxels).")
     tile = int(math.ceil(tile / mult) * mult)
     margin = int(math.ceil(margin / mult) * mult)
     shape = image.shape
@@ -127,21 +175,24 @@ def predict_heatmap(
     pads = [(border, e - n - border) for n, e in zip(shape, extent, strict=True)]
     mode = "reflect" if min(shape) >= 2 else "edge"
     padded = np.pad(image.astype(np.float32, copy=False), pads, mode=mode)  # type: ignore[call-overload]
-    logits = np.empty(padded.shape, dtype=np.float32)
-    net, dev = model.net, model.device
     per_axis = [_blocks(e, tile, margin) for e in extent]
+    blocks = list(itertools.product(*per_axis))
+    logits: np.ndarray | None = None
     with torch.inference_mode():
-        for bz in per_axis[0]:
-            for by in per_axis[1]:
-                for bx in per_axis[2]:
-                    win = tuple(slice(b[2], b[3]) for b in (bz, by, bx))
-                    x = torch.from_numpy(np.ascontiguousarray(padded[win]))[None, None].to(dev)
-                    y = net(x)[0, 0].float().cpu().numpy()
-                    core = tuple(slice(b[0] - b[2], b[1] - b[2]) for b in (bz, by, bx))
-                    dst = tuple(slice(b[0], b[1]) for b in (bz, by, bx))
-                    logits[dst] = y[core]
+        for done, block in enumerate(blocks, start=1):
+            win = tuple(slice(b[2], b[3]) for b in block)
+            x = torch.from_numpy(np.ascontiguousarray(padded[win]))[None, None].to(device)
+            y = net(x)[0].float().cpu().numpy()
+            if logits is None:
+                logits = np.empty((y.shape[0], *padded.shape), dtype=np.float32)
+            core = tuple(slice(b[0] - b[2], b[1] - b[2]) for b in block)
+            dst = tuple(slice(b[0], b[1]) for b in block)
+            logits[(slice(None), *dst)] = y[(slice(None), *core)]
+            if progress is not None:
+                progress(done, len(blocks))
+    assert logits is not None  # at least one block always exists
     crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pads, shape, strict=True))
-    return logits[crop]
+    return logits[(slice(None), *crop)]
 
 
 def _log_heat(logit: np.ndarray) -> np.ndarray:

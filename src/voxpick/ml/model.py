@@ -69,19 +69,22 @@ class ModelSpec:
         return config_from_dict(cls, data)
 
 
-def build_model(spec: ModelSpec | None = None) -> nn.Module:
+def build_model(spec: ModelSpec | None = None, *, out_channels: int = 1) -> nn.Module:
     """Create an untrained heatmap U-Net.
 
     Parameters
     ----------
     spec : ModelSpec, optional
         Architecture; the default is the shipped model's.
+    out_channels : int
+        Output maps: 1 for the colloid heatmap, ``1 + n_classes`` for the multi-class picker
+        (:mod:`voxpick.ml.picker_train`).
 
     Returns
     -------
     torch.nn.Module
-        Maps ``(B, 1, Z, Y, X)`` normalised intensities to ``(B, 1, Z, Y, X)`` heatmap logits;
-        every spatial edge must be a multiple of ``spec.size_multiple``.
+        Maps ``(B, 1, Z, Y, X)`` normalised intensities to ``(B, out_channels, Z, Y, X)``
+        logits; every spatial edge must be a multiple of ``spec.size_multiple``.
     """
     from monai.networks.nets import UNet
 
@@ -89,7 +92,7 @@ def build_model(spec: ModelSpec | None = None) -> nn.Module:
     return UNet(
         spatial_dims=3,
         in_channels=1,
-        out_channels=1,
+        out_channels=int(out_channels),
         channels=spec.channels,
         strides=spec.strides,
         num_res_units=spec.num_res_units,

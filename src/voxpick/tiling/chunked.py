@@ -246,8 +246,8 @@ def locate_chunked(
     Raises
     ------
     ValueError
-        Unknown method, bad ``chunks``/``overlap``/``scheduler``, or an ``OUT.parts``
-        directory left by a different run.
+        Unknown method, bad ``chunks``/``overlap``/``scheduler``, ``min_score`` (not
+        available block by block), or an ``OUT.parts`` directory left by a different run.
 
     Examples
     --------
@@ -257,6 +257,12 @@ def locate_chunked(
     >>> found.attrs["n_blocks"], list(found.columns[:4])
     (8, ['z', 'y', 'x', 'score'])
     """
+    if method_kwargs.get("min_score") is not None:
+        raise ValueError(
+            "min_score= is not available block by block (dask, zarr, --chunks): the threshold "
+            "is chosen for the whole volume after all blocks. Locate an in-memory numpy array, "
+            "or leave min_score out."
+        )
     import dask
 
     if not isinstance(method, str) or method not in METHODS:
@@ -355,7 +361,7 @@ def locate_chunked(
     order = np.argsort(-merged["score"].to_numpy(), kind="stable")
     final = merged.iloc[order].reset_index(drop=True)
     final.attrs = {
-        **attrs,
+        **{str(k): v for k, v in attrs.items()},
         "shape": source.shape,
         "chunks": core,
         "overlap": halo,

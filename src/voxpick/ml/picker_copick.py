@@ -1,0 +1,166 @@
+"""Training and picking straight from a copick project (``voxpick train --copick``, ``pick``).
+
+Classes and radii come from the project's pickable objects (``is_particle`` with a radius);
+tomograms are read at one voxel spacing, and picks of every run given are the labels. Runs set
+aside with ``validation_runs`` choose the per-class thresholds that maximise F-beta; without
+them the thresholds are chosen on the training runs (optimistic, and said so in the model's
+description).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from voxpick.io.copick_project import (
+    list_runs,
+    open_project,
+    particle_objects,
+    read_picks,
+    read_tomogram,
+)
+from voxpick.io.czii_csv import picks_to_angstrom, picks_to_voxels
+from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
+from voxpick.ml.picker_infer import choose_thresholds, pick_particles
+from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
+from voxpick.ml.picker_train import PickerTrainConfig, train_picker
+from voxpick.ml.train import TrainResult
+
+
+def copick_classes(root: Any) -> list[PickerClass]:
+    """Return the project's particle classes: pickable particles that have a radius."""
+    objects = particle_objects(open_project(root))
+    keep = objects.loc[objects["is_particle"] & objects["radius_A"].notna()]
+    if keep.empty:
+        raise ValueError(
+            "the copick project has no pickable object with is_particle=true and a radius: "
+            "add radii (Angstrom) to pickable_objects in its config."
+        )
+    pairs = zip(keep["name"], keep["radius_A"], strict=True)
+    return [PickerClass(str(n), float(r)) for n, r in pairs]
+
+
+def _load_run(
+    root: Any, run: str, *, voxel_spacing: float | None, tomo_type: str | None, **filters: Any
+) -> tuple[Any, tuple[float, float, float], pd.DataFrame]:
+    volume, voxel_size = read_tomogram(root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type)
+    picks = read_picks(root, run, **filters)
+    return volume, voxel_size, picks
+
+
+def train_picker_copick(
+    config: Any,
+    out: str | Path,
+    *,
+    runs: Sequence[str] | None = None,
+    validation_runs: Sequence[str] = (),
+    voxel_spacing: float | None = None,
+    tomo_type: str | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    train_config: PickerTrainConfig | None = None,
+    init: str | Path | None = None,
+    beta: float = 4.0,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train (or fine-tune with ``init``) a picker on a copick project's labelled runs.
+
+    Parameters
+    ----------
+    config : str, os.PathLike or copick root
+        The project (see :func:`voxpick.io.open_project`).
+    out : str or pathlib.Path
+        Output directory; the picker is ``out/picker.pt`` + ``out/picker.json``.
+    runs : sequence of str, optional
+        Training runs; default every run with picks that is not a validation run.
+    validation_runs : sequence of str
+        Runs used only to choose the per-class thresholds.
+    voxel_spacing, tomo_type : optional
+        Which tomogram of each run (see :func:`voxpick.io.read_tomogram`).
+    user_id, session_id : str, optional
+        Use only the picks of this user (or tool) and session as labels.
+    train_config : PickerTrainConfig, optional
+        Training settings.
+    init : str or pathlib.Path, optional
+        A picker to fine-tune from.
+    beta : float
+        F-beta the thresholds maximise (4: CZII).
+    progress : bool
+        Progress bar on stderr.
+    log : callable, optional
+        Receives progress lines.
+
+    Returns
+    -------
+    TrainResult
+    """
+    root = open_project(config)
+    classes = copick_classes(root)
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    all_runs = list_runs(root)
+    unknown = [r for r in [*(runs or ()), *validation_runs] if r not in all_runs]
+    if unknown:
+        raise ValueError(f"unknown runs {unknown}: the project has {all_runs}.")
+    train_runs = list(runs) if runs is not None else [
+        r for r in all_runs if r not in validation_runs
+    ]  # fmt: skip
+    filters = {"user_id": user_id, "session_id": session_id}
+    tomos: list[LabelledTomogram] = []
+    spacing: float | None = None
+    for run in train_runs:
+        volume, vs, picks = _load_run(
+            root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type, **filters
+        )
+        if picks.empty:
+            say(f"run {run}: no picks, skipped")
+            continue
+        spacing = spacing or vs[0]
+        if abs(vs[0] - spacing) > 1e-3 * spacing:
+            raise ValueError(
+                f"run {run} has voxel spacing {vs[0]:g} A but earlier runs {spacing:g} A: pass "
+                "voxel_spacing= (--voxel-spacing) to train on one spacing."
+            )
+        px = picks_to_voxels(picks, voxel_size=vs)
+        tomos.append(labelled_tomogram(volume, px, classes, voxel_size=vs[0], name=run))
+        say(f"run {run}: {volume.shape} at {vs[0]:g} A, {len(picks)} picks")
+    if not tomos or spacing is None:
+        raise ValueError(
+            f"no training run has picks (runs {train_runs}, user_id={user_id!r}, "
+            f"session_id={session_id!r}): label some runs first or relax the filters."
+        )
+    result = train_picker(
+        tomos, classes, train_config, out, voxel_size=spacing, init=init, progress=progress,
+        log=log,
+    )  # fmt: skip
+    chosen_on = list(validation_runs) or [t.name for t in tomos]
+    cands, truths = [], []
+    picker = load_picker(result.model_path, device=None)
+    for run in chosen_on:
+        volume, vs, picks = _load_run(
+            root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type, **filters
+        )
+        found = pick_particles(volume, model=picker, voxel_size=vs, thresholds=0.0)
+        cands.append(picks_to_angstrom(found, voxel_size=vs).assign(experiment=run))
+        truths.append(picks.assign(experiment=run))
+    table = choose_thresholds(
+        pd.concat(cands, ignore_index=True), pd.concat(truths, ignore_index=True),
+        radii_A={c.name: c.radius_A for c in classes}, beta=beta,
+    )  # fmt: skip
+    thresholds = dict(zip(table["particle_type"], table["threshold"].astype(float), strict=True))
+    info = {
+        **picker.info,
+        "thresholds_chosen_on": chosen_on,
+        "thresholds_on_training_runs": not validation_runs,
+        "validation": table.to_dict(orient="records"),
+        "beta": beta,
+    }
+    save_picker(
+        picker.net, classes=classes, voxel_size=spacing, thresholds=thresholds, info=info,
+        path=result.model_path,
+    )  # fmt: skip
+    return result

@@ -1,0 +1,263 @@
+"""Multi-class picking with a trained picker, and per-class thresholds that maximise F-beta.
+
+Pipeline of :func:`pick_particles`:
+
+1. Resample the tomogram to the picker's voxel size (box-averaged first when shrinking by 1.5
+   or more) and normalise it (:func:`voxpick.ml.picker_data.normalize_tomogram`).
+2. Predict all maps block by block (:func:`voxpick.ml.infer.predict_channels`), with a margin
+   of two of the largest class radii (at least 16 voxels), and take the softmax.
+3. Centres: the peaks of the *objectness* ``1 - p(background)``, smoothed with a Gaussian of a
+   quarter of the smallest class radius (label balls become peaked at their centres), at least
+   that radius apart, with sub-voxel refinement.
+4. Each centre's class distribution is the class probabilities averaged over its 3x3x3
+   neighbourhood and renormalised without the background; ``score = objectness * share``.
+5. A centre is reported under every class whose score reaches that class's threshold, so an
+   ambiguous particle may be reported under two classes: this is what recall-weighted metrics
+   such as CZII's F-beta 4 reward, and the thresholds chosen by :func:`choose_thresholds`
+   decide how far to go. Within a class, of two picks closer than the class radius only the
+   higher scoring is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from voxpick.metrics.czii import fbeta
+from voxpick.ml.infer import find_peaks, predict_channels
+from voxpick.ml.picker_data import normalize_tomogram
+from voxpick.ml.picker_store import PickerModel, load_picker
+from voxpick.ml.scale import from_model_coords, to_model_scale
+from voxpick.validation import check_volume
+
+PICK_COLUMNS = ("particle_type", "z", "y", "x", "score")
+
+#: Lowest smoothed objectness a centre needs to be considered at all.
+MIN_OBJECTNESS = 0.02
+
+
+def empty_picks() -> pd.DataFrame:
+    """Return a picks frame with no rows and the fixed columns."""
+    return pd.DataFrame(
+        {
+            "particle_type": pd.Series(dtype=object),
+            **{c: pd.Series(dtype=np.float64) for c in PICK_COLUMNS[1:]},
+        }
+    )
+
+
+def _voxel_triple(voxel_size: Any, default: float) -> tuple[float, float, float]:
+    if voxel_size is None:
+        return (default, default, default)
+    vals = np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
+    if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
+        raise ValueError(
+            f"voxel_size={voxel_size!r} is invalid: expected a positive number of Angstrom or "
+            "a (z, y, x) triple, e.g. 10.012."
+        )
+    return (float(vals[0]), float(vals[1]), float(vals[2]))
+
+
+def _centres(
+    logits: np.ndarray, log_norm: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of the smoothed objectness ``1 - p(background)``: positions and heights."""
+    objectness = -np.expm1(logits[0] - log_norm)
+    smooth = ndimage.gaussian_filter(objectness, sigma=max(0.75, 0.25 * radius), mode="constant")
+    smooth = np.clip(smooth, 1e-6, 1 - 1e-6)
+    return find_peaks(
+        np.log(smooth / (1 - smooth)),
+        threshold=MIN_OBJECTNESS,
+        peak_radius=max(1, round(0.3 * radius)),
+        min_separation=max(1.5, radius),
+    )
+
+
+def _class_shares(logits: np.ndarray, log_norm: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Class probabilities (background left out, renormalised) averaged around voxels ``idx``."""
+    shape = np.asarray(logits.shape[1:])
+    total = np.zeros((len(idx), logits.shape[0] - 1))
+    for off in np.ndindex(3, 3, 3):
+        pos = np.clip(idx + np.asarray(off) - 1, 0, shape - 1)
+        at = (slice(None), pos[:, 0], pos[:, 1], pos[:, 2])
+        total += np.exp(logits[at][1:] - log_norm[at[1:]]).T
+    return total / np.maximum(total.sum(axis=1, keepdims=True), 1e-12)
+
+
+def _suppress(points: np.ndarray, radius: float) -> np.ndarray:
+    """Keep-mask over score-sorted ``points``: drop any closer than ``radius`` to a kept one."""
+    keep = np.ones(len(points), dtype=bool)
+    for i, j in sorted(cKDTree(points).query_pairs(radius)):
+        if keep[i] and keep[j]:
+            keep[j] = False
+    return keep
+
+
+def pick_particles(
+    volume: Any,
+    *,
+    model: PickerModel | str,
+    voxel_size: Any = None,
+    thresholds: Mapping[str, float] | float | None = None,
+    tile: int = 96,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Pick particles of every class in a tomogram.
+
+    Parameters
+    ----------
+    volume : array_like
+        Tomogram (z, y, x), any real dtype, particles as in training (dark in cryo-ET).
+    model : PickerModel or str
+        A loaded picker or the path of one (:func:`voxpick.ml.load_picker`).
+    voxel_size : float or sequence of 3 float, optional
+        Angstrom per voxel of ``volume``; default: the picker's own (no resampling).
+    thresholds : mapping or float, optional
+        Per-class minimum score; a float applies to every class (``0`` returns every
+        candidate, for threshold selection). Default: the picker's saved thresholds.
+    tile : int
+        Core edge of one inference block (voxels at the picker's scale); lower saves memory.
+    device : str or torch.device, optional
+        Only used when ``model`` is a path.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each inference block.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``particle_type, z, y, x`` (voxels of ``volume``) and ``score`` (objectness times the
+        class's share, 0..1); sorted by decreasing score; the same columns with no
+        rows when nothing is found.
+    """
+    picker = model if isinstance(model, PickerModel) else load_picker(model, device=device)
+    vol = check_volume(volume)
+    vs = _voxel_triple(voxel_size, picker.voxel_size)
+    names = [c.name for c in picker.classes]
+    if thresholds is None:
+        thr = {n: float(picker.thresholds.get(n, 0.5)) for n in names}
+    elif isinstance(thresholds, Mapping):
+        unknown = set(thresholds) - set(names)
+        if unknown:
+            raise ValueError(f"thresholds for unknown classes {sorted(unknown)}: known {names}.")
+        thr = {n: float(thresholds.get(n, picker.thresholds.get(n, 0.5))) for n in names}
+    else:
+        thr = dict.fromkeys(names, float(thresholds))
+    zoom = tuple(v / picker.voxel_size for v in vs)
+    work = vol
+    if min(zoom) < 1 / 1.5:  # shrinking: box-average first against aliasing
+        size = [max(1, round(1 / z)) for z in zoom]
+        work = ndimage.uniform_filter(vol.astype(np.float32), size=size, mode="nearest")
+    scaled, eff = to_model_scale(work, zoom)
+    image = normalize_tomogram(scaled)
+    radii = picker.radius_voxels()
+    margin = max(16, math.ceil(2 * max(radii.values())))
+    logits = predict_channels(
+        image, picker.net, device=picker.device, size_multiple=picker.spec.size_multiple,
+        tile=tile, margin=margin, progress=progress,
+    )  # fmt: skip
+    log_norm = np.logaddexp.reduce(logits, axis=0)
+    points, heights = _centres(logits, log_norm, min(radii.values()))
+    if len(points) == 0:
+        return empty_picks()
+    idx = np.clip(np.rint(points).astype(int), 0, np.asarray(image.shape) - 1)
+    shares = _class_shares(logits, log_norm, idx)
+    pos = from_model_coords(points, eff)
+    frames = []
+    for k, name in enumerate(names):
+        score = heights * shares[:, k]
+        order = np.argsort(-score, kind="stable")
+        order = order[score[order] >= thr[name]]
+        if len(order) == 0:
+            continue
+        order = order[_suppress(points[order], radii[name])]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "particle_type": name,
+                    "z": pos[order, 0], "y": pos[order, 1], "x": pos[order, 2],
+                    "score": score[order],
+                }
+            )
+        )  # fmt: skip
+    if not frames:
+        return empty_picks()
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _hits(truth: np.ndarray, picks: np.ndarray, radius: float) -> list[list[int]]:
+    if len(truth) == 0 or len(picks) == 0:
+        return [[] for _ in range(len(picks))]
+    return list(cKDTree(truth).query_ball_point(picks, r=radius))
+
+
+def choose_thresholds(
+    picks: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    radii_A: Mapping[str, float],
+    beta: float = 4.0,
+    distance_multiplier: float = 0.5,
+) -> pd.DataFrame:
+    """Per-class score threshold maximising F-beta on labelled data (CZII's counting rule).
+
+    Parameters
+    ----------
+    picks : pandas.DataFrame
+        Candidates from :func:`pick_particles` with ``thresholds=0``: ``experiment,
+        particle_type, z, y, x`` (Angstrom) and ``score``.
+    truth : pandas.DataFrame
+        ``experiment, particle_type, z, y, x`` (Angstrom).
+    radii_A : mapping
+        Radius of every class to choose for (Angstrom).
+    beta : float
+        F-beta parameter (4 for CZII).
+    distance_multiplier : float
+        A pick hits a truth point within ``radius * distance_multiplier``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class: ``particle_type, threshold, tp, fp, fn, precision, recall, fbeta``
+        at the best threshold, placed midway between the lowest score it keeps and the next
+        lower candidate score (the widest margin for the same picks on this data). A class with
+        no truth gets threshold 1 (pick nothing).
+    """
+    rows = []
+    for name, radius in radii_A.items():
+        cand = picks.loc[picks["particle_type"] == name]
+        ref = truth.loc[truth["particle_type"] == name]
+        n_truth = len(ref)
+        events: list[tuple[float, str, list[int]]] = []
+        for exp, group in cand.groupby("experiment"):
+            t = ref.loc[ref["experiment"] == exp, ["z", "y", "x"]].to_numpy(float)
+            hits = _hits(t, group[["z", "y", "x"]].to_numpy(float), radius * distance_multiplier)
+            events += [(float(s), str(exp), h) for s, h in zip(group["score"], hits, strict=True)]
+        events.sort(key=lambda e: -e[0])
+        best = {"threshold": 1.0, "tp": 0, "fp": 0, "fn": n_truth, "fbeta": -1.0}
+        seen: set[tuple[str, int]] = set()
+        n = 0
+        for i, (score, exp, hit) in enumerate(events):
+            n += 1
+            seen.update((exp, j) for j in hit)
+            if i + 1 < len(events) and events[i + 1][0] == score:
+                continue  # a threshold keeps all tied scores
+            tp = len(seen)
+            _, _, f = fbeta(tp, n - tp, n_truth - tp, float(beta))
+            if f > best["fbeta"]:
+                # midway to the next lower score: the widest margin that keeps the same picks
+                cut = 0.5 * (score + events[i + 1][0]) if i + 1 < len(events) else score
+                best = {"threshold": cut, "tp": tp, "fp": n - tp, "fn": n_truth - tp, "fbeta": f}
+        if n_truth == 0:
+            best = {"threshold": 1.0, "tp": 0, "fp": 0, "fn": 0, "fbeta": 0.0}
+        p, r, f = fbeta(int(best["tp"]), int(best["fp"]), int(best["fn"]), float(beta))
+        rows.append({"particle_type": name, **best, "precision": p, "recall": r, "fbeta": f})
+    return pd.DataFrame(rows)

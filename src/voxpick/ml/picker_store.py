@@ -1,0 +1,202 @@
+"""The multi-class particle picker's model: classes, radii, thresholds, weights; saved offline.
+
+A picker is a 3D U-Net with ``1 + n_classes`` output maps, a softmax segmentation: map 0 is
+the background, map ``k + 1`` says "within half a radius of the centre of a class-``k``
+particle". It works at one voxel size (Angstrom), stored
+with the weights; tomograms at another voxel size are resampled to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from voxpick.ml.model import ModelSpec, build_model, pick_device
+from voxpick.ml.store import atomic_torch_save, atomic_write_json
+
+#: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
+PICKER_FORMAT = "voxpick-picker"
+
+
+@dataclass(frozen=True)
+class PickerClass:
+    """One particle class the picker knows.
+
+    Attributes
+    ----------
+    name : str
+        Label written in picks (``particle_type``), e.g. ``"ribosome"``.
+    radius_A : float
+        Particle radius in Angstrom; sets the training target's width and the match radius.
+    """
+
+    name: str
+    radius_A: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"PickerClass name={self.name!r} must be a non-empty string.")
+        radius = float(self.radius_A)
+        if not radius > 0:
+            raise ValueError(
+                f"PickerClass {self.name!r}: radius_A={self.radius_A!r} must be a positive "
+                "number of Angstrom."
+            )
+        object.__setattr__(self, "radius_A", radius)
+
+
+def check_classes(classes: Sequence[PickerClass | Mapping[str, Any]]) -> tuple[PickerClass, ...]:
+    """Validate a class list: ``PickerClass`` objects or mappings with ``name`` and ``radius_A``.
+
+    Raises
+    ------
+    ValueError
+        When the list is empty or names repeat.
+    """
+    out = tuple(c if isinstance(c, PickerClass) else PickerClass(**dict(c)) for c in classes)
+    if not out:
+        raise ValueError("classes is empty: expected at least one PickerClass(name, radius_A).")
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"class names must be unique, got {names}.")
+    return out
+
+
+@dataclass
+class PickerModel:
+    """A trained picker with everything inference needs.
+
+    Attributes
+    ----------
+    net : torch.nn.Module
+        The U-Net (eval mode) with ``1 + len(classes)`` output maps.
+    spec : ModelSpec
+        Its architecture.
+    classes : tuple of PickerClass
+        Class of output map ``i + 1``.
+    voxel_size : float
+        Voxel size (Angstrom) the network works at.
+    thresholds : dict
+        Per-class minimum score (peak class probability) of a pick.
+    device : torch.device
+        Where the network runs.
+    info : dict
+        The full JSON description (training configuration, validation figures, date...).
+    """
+
+    net: nn.Module
+    spec: ModelSpec
+    classes: tuple[PickerClass, ...]
+    voxel_size: float
+    thresholds: dict[str, float]
+    device: torch.device
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def radius_voxels(self) -> dict[str, float]:
+        """Class radii in the network's voxels."""
+        return {c.name: c.radius_A / self.voxel_size for c in self.classes}
+
+
+def save_picker(
+    net: nn.Module,
+    *,
+    classes: Sequence[PickerClass],
+    voxel_size: float,
+    thresholds: Mapping[str, float],
+    info: Mapping[str, Any],
+    path: str | Path,
+) -> tuple[Path, Path]:
+    """Save weights (float16) to ``path.pt`` and the description to ``path.json``, atomically.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Trained network.
+    classes : sequence of PickerClass
+        Class of each output map after the first.
+    voxel_size : float
+        Angstrom per voxel the network works at.
+    thresholds : mapping
+        Per-class pick thresholds.
+    info : mapping
+        Description; must contain ``model`` (a :meth:`ModelSpec.as_dict`).
+    path : str or pathlib.Path
+        Destination without suffix (a ``.pt``/``.json`` suffix is replaced).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The weights file and the JSON file.
+    """
+    base = Path(path)
+    if base.suffix in (".pt", ".json"):
+        base = base.with_suffix("")
+    state = {
+        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
+        for k, v in net.state_dict().items()
+    }
+    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
+    description = {  # the explicit arguments win over stale copies inside ``info``
+        **dict(info),
+        "format": PICKER_FORMAT,
+        "classes": [{"name": c.name, "radius_A": c.radius_A} for c in classes],
+        "voxel_size": float(voxel_size),
+        "thresholds": {k: float(v) for k, v in thresholds.items()},
+    }
+    atomic_torch_save(state, pt)
+    atomic_write_json(description, js)
+    return pt, js
+
+
+def load_picker(path: str | Path, *, device: str | torch.device | None = None) -> PickerModel:
+    """Load a picker written by :func:`save_picker` (``voxpick train --copick``), offline.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``DIR/NAME`` with or without ``.pt``/``.json``; both files must exist.
+    device : str or torch.device, optional
+        ``None`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    PickerModel
+    """
+    base = Path(path)
+    if base.suffix in (".pt", ".json"):
+        base = base.with_suffix("")
+    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
+    for f in (pt, js):
+        if not f.is_file():
+            raise FileNotFoundError(
+                f"picker model {str(path)!r}: {f} does not exist. Expected NAME.pt beside "
+                "NAME.json as written by `voxpick train --copick` or bench/cryoet.py."
+            )
+    info = json.loads(js.read_text())
+    if info.get("format") != PICKER_FORMAT:
+        raise ValueError(
+            f"{js} is not a voxpick picker description: expected format={PICKER_FORMAT!r}, "
+            f"found {info.get('format')!r} (colloid models load with voxpick.ml.load_model)."
+        )
+    spec = ModelSpec.from_dict(info["model"])
+    classes = check_classes(info["classes"])
+    net = build_model(spec, out_channels=1 + len(classes))
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    dev = pick_device(device)
+    net.to(dev).eval()
+    return PickerModel(
+        net=net,
+        spec=spec,
+        classes=classes,
+        voxel_size=float(info["voxel_size"]),
+        thresholds={str(k): float(v) for k, v in info.get("thresholds", {}).items()},
+        device=dev,
+        info=info,
+    )

@@ -1,0 +1,315 @@
+"""Training (or fine-tuning) the multi-class picker on labelled tomograms; seeded, resumable.
+
+Every step draws ``batch_size`` crops; most are placed so that they contain a labelled particle
+(``focus`` of them), the rest anywhere. Crops are flipped along random axes (flips keep a missing
+wedge about the z axis a wedge) and their intensities jittered. The loss is the voxel-wise
+cross-entropy of the ``1 + n_classes`` maps against the label balls, with particle classes
+weighted ``fg_weight`` against the background (particles are a small fraction of a tomogram).
+
+Files written to ``out``: ``config.json``, ``ckpt.pt`` (every ``ckpt_every`` steps and at the
+end) and ``picker.pt`` + ``picker.json`` (loadable with :func:`voxpick.ml.load_picker`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from voxpick.ml.config import config_from_dict, config_to_dict
+from voxpick.ml.model import ModelSpec, build_model, pick_device
+from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, LabelledTomogram
+from voxpick.ml.picker_store import PickerClass, check_classes, load_picker, save_picker
+from voxpick.ml.store import atomic_torch_save, atomic_write_json
+from voxpick.ml.train import TrainResult, _Bar, _stderr
+
+
+@dataclass(frozen=True)
+class PickerTrainConfig:
+    """Everything that defines a picker training run; saved as ``config.json``.
+
+    Attributes
+    ----------
+    steps, batch_size : int
+        Optimisation steps and crops per step.
+    patch : int
+        Crop edge in voxels (a multiple of the model's size multiple, 8).
+    focus : float
+        Fraction of crops that contain a labelled particle.
+    lr, weight_decay, warmup, final_lr_fraction : float
+        AdamW with linear warm-up then cosine decay to ``lr * final_lr_fraction``.
+    fg_weight : float
+        Mean cross-entropy weight of particle voxels relative to background voxels (per class,
+        see :func:`class_weights`).
+    gain_range, offset_sigma, noise_max : float
+        Intensity jitter: gain drawn log-uniformly in ``[1/gain_range, gain_range]``, offset
+        from ``N(0, offset_sigma)``, added Gaussian noise with std up to ``noise_max``.
+    grad_clip : float
+        Gradient-norm clip.
+    model : ModelSpec
+        Architecture.
+    seed : int
+        Seeds network initialisation and crop sampling.
+    ckpt_every, log_every : int
+        Checkpoint and log intervals (steps).
+    threads : int
+        Torch CPU threads (0 keeps torch's default).
+    device : str or None
+        ``None`` uses CUDA when available.
+    """
+
+    steps: int = 1500
+    batch_size: int = 2
+    patch: int = 64
+    focus: float = 0.8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    final_lr_fraction: float = 0.05
+    fg_weight: float = 8.0
+    gain_range: float = 1.3
+    offset_sigma: float = 0.15
+    noise_max: float = 0.4
+    grad_clip: float = 5.0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    seed: int = 0
+    ckpt_every: int = 250
+    log_every: int = 100
+    threads: int = 0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        mult = self.model.size_multiple
+        if int(self.patch) < mult or int(self.patch) % mult:
+            raise ValueError(
+                f"patch={self.patch!r} must be a positive multiple of {mult} (the network's "
+                "down-sampling factor), e.g. 64."
+            )
+        for name in ("steps", "batch_size", "ckpt_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive int.")
+        if not 0.0 <= float(self.focus) <= 1.0:
+            raise ValueError(f"focus={self.focus!r} must be a fraction between 0 and 1.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dictionary."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PickerTrainConfig:
+        """Inverse of :meth:`as_dict` (unknown keys are an error)."""
+        data = dict(data)
+        if isinstance(data.get("model"), dict):
+            data["model"] = ModelSpec.from_dict(data["model"])
+        return config_from_dict(cls, data)
+
+
+def _crop_origin(
+    tomo: LabelledTomogram, patch: int, focus: bool, gen: np.random.Generator
+) -> list[int]:
+    shape = tomo.image.shape
+    if focus and len(tomo.centres):
+        c = tomo.centres[int(gen.integers(len(tomo.centres)))]
+        lo = [int(np.floor(v)) - int(gen.integers(patch // 6, patch - patch // 6)) for v in c]
+    else:
+        lo = [int(gen.integers(0, max(1, n - patch + 1))) for n in shape]
+    return [int(np.clip(a, 0, max(0, n - patch))) for a, n in zip(lo, shape, strict=True)]
+
+
+def _draw_batch(
+    tomograms: Sequence[LabelledTomogram], c: PickerTrainConfig, gen: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for _ in range(c.batch_size):
+        tomo = tomograms[int(gen.integers(len(tomograms)))]
+        lo = _crop_origin(tomo, c.patch, bool(gen.random() < c.focus), gen)
+        sl = tuple(slice(a, a + c.patch) for a in lo)
+        img, lab = tomo.image[sl], tomo.labels[sl]
+        short = [c.patch - n for n in img.shape]
+        if any(short):  # tomogram thinner than the patch: pad with mirrored context
+            pad = [(0, s) for s in short]
+            img = np.pad(img, pad, mode="reflect")
+            lab = np.pad(lab, pad)
+        flips = tuple(ax for ax in range(3) if gen.random() < 0.5)
+        if flips:
+            img, lab = np.flip(img, flips), np.flip(lab, flips)
+        gain = float(np.exp(gen.uniform(-1, 1) * np.log(c.gain_range)))
+        img = img * gain + gen.normal(0, c.offset_sigma)
+        sigma = gen.uniform(0, c.noise_max)
+        if sigma > 0:
+            img = img + gen.normal(0, sigma, img.shape)
+        images.append(np.ascontiguousarray(img, dtype=np.float32))
+        labels.append(np.ascontiguousarray(lab, dtype=np.int64))
+    return np.stack(images)[:, None], np.stack(labels)
+
+
+def class_weights(radii: Sequence[float], fg_weight: float) -> np.ndarray:
+    """Cross-entropy weights: 1 for background, ``fg_weight`` for particles on average.
+
+    A class's weight scales with the inverse volume of its label ball (relative to the median
+    class, clipped to 1/4..4), so a small particle counts about as much as a large one.
+    """
+    balls = np.maximum(MIN_BALL, BALL_FRACTION * np.asarray(radii, float)) ** 3
+    rel = np.clip(np.median(balls) / balls, 0.25, 4.0)
+    return np.concatenate([[1.0], fg_weight * rel])
+
+
+def picker_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Voxel-wise weighted cross-entropy of the ``1 + n_classes`` maps (see class_weights)."""
+    return F.cross_entropy(logits, labels, weight=weight)
+
+
+def _lr_at(step: int, c: PickerTrainConfig) -> float:
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    t = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    return c.lr * (c.final_lr_fraction + (1 - c.final_lr_fraction) * 0.5 * (1 + np.cos(np.pi * t)))
+
+
+def _init_from(net: torch.nn.Module, path: str | Path) -> int:
+    """Copy every weight of a saved picker whose shape matches; returns how many were copied."""
+    old = load_picker(path, device="cpu").net.state_dict()
+    own = net.state_dict()
+    same = {k: v for k, v in old.items() if k in own and own[k].shape == v.shape}
+    own.update(same)
+    net.load_state_dict(own)
+    return len(same)
+
+
+def train_picker(
+    tomograms: Sequence[LabelledTomogram],
+    classes: Sequence[PickerClass],
+    config: PickerTrainConfig | None = None,
+    out: str | Path = "voxpick-picker",
+    *,
+    voxel_size: float,
+    init: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = _stderr,
+) -> TrainResult:
+    """Train a multi-class picker on labelled tomograms.
+
+    Parameters
+    ----------
+    tomograms : sequence of LabelledTomogram
+        Training data at the picker's voxel size (:func:`voxpick.ml.labelled_tomogram`).
+    classes : sequence of PickerClass
+        The classes, in the order of :func:`labelled_tomogram`'s class indices.
+    config : PickerTrainConfig, optional
+        Settings.
+    out : str or pathlib.Path
+        Output directory.
+    voxel_size : float
+        Angstrom per voxel of the training tomograms, saved with the model.
+    init : str or pathlib.Path, optional
+        A saved picker to start from (fine-tuning): every weight of matching shape is copied,
+        so a picker with other classes still gives its feature layers.
+    resume : bool
+        Continue from ``out/ckpt.pt`` (its saved configuration is used; ``config`` may change
+        only ``steps``).
+    progress : bool
+        Show a progress bar on stderr.
+    log : callable, optional
+        Receives a line every ``log_every`` steps.
+
+    Returns
+    -------
+    TrainResult
+        ``model_path`` is ``out/picker.pt``; thresholds saved are 0.5 for every class until
+        :func:`voxpick.ml.choose_thresholds` sets them.
+    """
+    classes = check_classes(classes)
+    if not tomograms:
+        raise ValueError("tomograms is empty: expected at least one LabelledTomogram.")
+    out = Path(out)
+    ckpt_path = out / "ckpt.pt"
+    ckpt: dict[str, Any] | None = None
+    c = config or PickerTrainConfig()
+    if resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(
+                f"resume=True but {ckpt_path} does not exist: start without resume."
+            )
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        c = replace(PickerTrainConfig.from_dict(ckpt["config"]), steps=c.steps)
+    if c.threads > 0:
+        torch.set_num_threads(c.threads)
+    device = pick_device(c.device)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(c.as_dict(), out / "config.json")
+    torch.manual_seed(c.seed)
+    net = build_model(c.model, out_channels=1 + len(classes))
+    if init is not None and ckpt is None:
+        copied = _init_from(net, init)
+        if log is not None:
+            log(f"initialised {copied} weight tensors from {init}")
+    net.to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    gen = np.random.default_rng([c.seed, 7])
+    start, losses, before = 0, [], 0.0
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start, losses, before = int(ckpt["step"]), list(ckpt["losses"]), float(ckpt["seconds"])
+        gen.bit_generator.state = ckpt["batch_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+    t0 = time.perf_counter()
+
+    def checkpoint(step: int) -> None:
+        atomic_torch_save(
+            {
+                "model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "losses": losses, "seconds": before + time.perf_counter() - t0,
+                "batch_rng": gen.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "config": c.as_dict(),
+            },
+            ckpt_path,
+        )  # fmt: skip
+
+    weight = torch.tensor(
+        class_weights([cl.radius_A / voxel_size for cl in classes], c.fg_weight),
+        dtype=torch.float32, device=device,
+    )  # fmt: skip
+    net.train()
+    with _Bar(enabled=progress, total=c.steps, done=start) as bar:
+        for step in range(start, c.steps):
+            images, labels = _draw_batch(tomograms, c, gen)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, c)
+            logits = net(torch.from_numpy(images).to(device))
+            loss = picker_loss(logits, torch.from_numpy(labels).to(device), weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
+            opt.step()
+            losses.append(float(loss.detach().cpu()))
+            bar.advance(losses[-1])
+            done = step + 1
+            if done % c.ckpt_every == 0 or done == c.steps:
+                checkpoint(done)
+            if log is not None and (done % c.log_every == 0 or done == c.steps):
+                log(f"step {done}/{c.steps} loss {np.mean(losses[-c.log_every :]):.4f}")
+    seconds = before + time.perf_counter() - t0
+    net.eval()
+    info = {
+        "model": c.model.as_dict(),
+        "steps": c.steps,
+        "train_seconds": round(seconds, 1),
+        "device": str(device),
+        "torch": torch.__version__,
+        "train_config": c.as_dict(),
+        "trained_on": [t.name for t in tomograms],
+        "init": None if init is None else str(init),
+    }
+    pt, _ = save_picker(
+        net, classes=classes, voxel_size=voxel_size,
+        thresholds={cl.name: 0.5 for cl in classes}, info=info, path=out / "picker",
+    )  # fmt: skip
+    return TrainResult(model_path=pt, steps=c.steps, losses=losses, seconds=seconds)

@@ -1,0 +1,148 @@
+"""``voxpick train --copick`` and ``voxpick pick`` end to end on a small copick project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("copick")
+
+from voxpick.cli.app import app
+from voxpick.io import open_project, read_picks, read_submission, write_mrc, write_picks
+from voxpick.metrics.czii import CziiParticle, czii_score
+from voxpick.simulate import ParticleClass, simulate_tomogram
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+VOXEL_A = 10.0
+CLASSES = (ParticleClass("small", 40.0, count=8), ParticleClass("large", 80.0, count=5))
+RUNS = ("TS_1", "TS_2", "TS_3", "TS_4")
+TINY = {"model": {"channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 0}}
+
+
+def _tomogram(seed: int) -> tuple[np.ndarray, pd.DataFrame]:
+    vol, truth = simulate_tomogram(
+        (40, 48, 48), classes=CLASSES, voxel_size=VOXEL_A, defocus_um=None, snr=2.0, rng=seed
+    )
+    picks = truth[["particle_type"]].assign(z=truth["z_A"], y=truth["y_A"], x=truth["x_A"])
+    return vol, picks
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    base = tmp_path_factory.mktemp("copick")
+    config = {
+        "config_type": "filesystem",
+        "name": "voxpick-test",
+        "pickable_objects": [
+            {"name": "small", "is_particle": True, "label": 1, "radius": 40.0},
+            {"name": "large", "is_particle": True, "label": 2, "radius": 80.0},
+            {"name": "membrane", "is_particle": False, "label": 3},
+        ],
+        "overlay_root": "local://" + str(base / "overlay"),
+        "static_root": "local://" + str(base / "static"),
+        "overlay_fs_args": {"auto_mkdir": True},
+    }
+    path = base / "copick.json"
+    path.write_text(json.dumps(config))
+    root = open_project(path)
+    truths = {}
+    for i, name in enumerate(RUNS):
+        vol, picks = _tomogram(100 + i)
+        run = root.new_run(name)
+        run.new_voxel_spacing(VOXEL_A).new_tomogram("wbp").from_numpy(vol)
+        write_picks(root, name, picks.assign(experiment=name), user_id="curator")
+        truths[name] = picks.assign(experiment=name)
+    return path, truths
+
+
+@pytest.fixture(scope="module")
+def trained(project, tmp_path_factory) -> Path:
+    config, _ = project
+    out = tmp_path_factory.mktemp("picker")
+    cfg = out / "cfg.json"
+    cfg.write_text(json.dumps({**TINY, "patch": 32, "lr": 3e-3, "warmup": 20, "seed": 3}))
+    result = CliRunner().invoke(
+        app,
+        [
+            "train", "--copick", str(config), "--out", str(out), "--runs", "TS_1,TS_2",
+            "--validation-runs", "TS_3", "--user-id", "curator", "--steps", "300",
+            "--config", str(cfg), "--threads", "2", "--no-progress",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out / "picker"
+
+
+def test_train_copick_writes_a_picker_with_validated_thresholds(trained) -> None:
+    info = json.loads(trained.with_suffix(".json").read_text())
+    assert info["format"] == "voxpick-picker"
+    assert [c["name"] for c in info["classes"]] == ["small", "large"]  # membrane is no particle
+    assert info["voxel_size"] == VOXEL_A
+    assert info["thresholds_chosen_on"] == ["TS_3"] and not info["thresholds_on_training_runs"]
+    assert info["trained_on"] == ["TS_1", "TS_2"]
+    assert all(0.0 < t < 1.0 for t in info["thresholds"].values())
+
+
+def test_pick_copick_run_writes_csv_and_copick_picks(project, trained, tmp_path) -> None:
+    config, truths = project
+    out = tmp_path / "picks.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "pick", "--copick", str(config), "--run", "TS_4", "--model", str(trained),
+            "-o", str(out), "--write-back", "--no-progress",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[0] == "id,experiment,particle_type,x,y,z"
+    sub = read_submission(out)
+    assert set(sub["experiment"]) == {"TS_4"} and len(sub) > 0
+    assert sub["z"].between(-VOXEL_A, 40 * VOXEL_A).all()  # Angstrom, z is the short axis
+    assert sub["x"].max() > 40 * VOXEL_A
+    back = read_picks(open_project(config), "TS_4", user_id="voxpick")
+    assert len(back) == len(sub)
+    parts = [CziiParticle(c.name, c.radius_A, 1) for c in CLASSES]
+    score, table = czii_score(truths["TS_4"], sub, particles=parts)
+    assert score > 0.5, table  # a 300-step toy model on held-out data: plumbing, not accuracy
+
+
+def test_pick_mrc_file_uses_header_voxel_size(trained, tmp_path) -> None:
+    vol, _ = _tomogram(200)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    result = CliRunner().invoke(
+        app, ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "-o",
+              str(tmp_path / "a.csv"), "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    a = read_submission(tmp_path / "a.csv")
+    assert set(a["experiment"]) == {"t"}
+    # the same volume declared at twice the voxel size is resampled: positions stay in A
+    result = CliRunner().invoke(
+        app, ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "-o",
+              str(tmp_path / "b.csv"), "--voxel-size", "20", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    b = read_submission(tmp_path / "b.csv")
+    assert b["x"].max() > 1.5 * a["x"].max()
+
+
+def test_pick_refuses_ambiguous_or_empty_requests(trained, tmp_path) -> None:
+    runner = CliRunner()
+    both = runner.invoke(app, ["pick", "x.mrc", "--copick", "c.json", "-o", "p.csv"])
+    assert both.exit_code == 2 and "either a TOMOGRAM" in both.output
+    nothing = runner.invoke(app, ["pick", "x.mrc", "--model", str(trained)])
+    assert nothing.exit_code == 2 and "nothing to write" in nothing.output
+    np.save(tmp_path / "v.npy", np.zeros((16, 16, 16), np.float32))
+    no_size = runner.invoke(
+        app, ["pick", str(tmp_path / "v.npy"), "--model", str(trained), "-o", "p.csv"]
+    )
+    assert no_size.exit_code == 2 and "--voxel-size" in no_size.output

@@ -1,0 +1,174 @@
+"""Multi-class picker: targets, thresholds, save/load and a small end-to-end training run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from voxpick.io.czii_csv import picks_to_angstrom
+from voxpick.metrics.czii import CziiParticle, czii_score
+from voxpick.ml.model import ModelSpec, build_model
+from voxpick.ml.picker_data import labelled_tomogram, make_labels, normalize_tomogram
+from voxpick.ml.picker_infer import choose_thresholds, pick_particles
+from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
+from voxpick.ml.picker_train import PickerTrainConfig, train_picker
+from voxpick.simulate import ParticleClass, simulate_tomogram
+
+TINY = ModelSpec(channels=(8, 16, 32), strides=(2, 2), num_res_units=0)
+CLASSES = (PickerClass("small", 4.0), PickerClass("large", 8.0))  # voxel size 1 A
+
+
+def _in_angstrom(picks: pd.DataFrame, *, voxel_size: float, experiment: str) -> pd.DataFrame:
+    return picks_to_angstrom(picks, voxel_size=voxel_size).assign(experiment=experiment)
+
+
+def two_class_tomogram(seed: int, size: int = 48) -> tuple[np.ndarray, pd.DataFrame]:
+    """Dark spheres of radius 4 and 8 voxels behind a missing wedge, in noise; exact truth.
+
+    The small class is twice as dense: at equal density its contrast after the wedge is a
+    sixth of the large one's and it would be invisible at this SNR (defined over all
+    particle voxels).
+    """
+    classes = (
+        ParticleClass("small", 4.0, count=8, density=2.0),
+        ParticleClass("large", 8.0, count=5),
+    )
+    vol, truth = simulate_tomogram(
+        (size,) * 3, classes=classes, voxel_size=1.0, defocus_um=None, snr=5.0, rng=seed
+    )
+    return vol, truth[["particle_type", "z", "y", "x"]]
+
+
+def test_label_balls_and_the_relatively_nearer_centre_wins() -> None:
+    centres = np.array([[10.0, 10.0, 10.0], [10.0, 10.0, 15.0]])
+    labels = make_labels((24, 24, 24), centres, np.array([0, 1]), [4.0, 8.0])
+    assert labels.dtype == np.uint8
+    assert labels[10, 10, 10] == 1 and labels[10, 10, 15] == 2 and labels[0, 0, 0] == 0
+    assert labels[10, 10, 11] == 1  # 0.5 of the small ball vs 1.0 of the large one
+    assert labels[10, 10, 12] == 2  # 1.0 of the small ball vs 0.75 of the large one
+    assert labels[10, 10, 19] == 2 and labels[10, 10, 20] == 0  # ball of 0.5 * 8
+    assert labels[10, 8, 10] == 1 and labels[10, 7, 10] == 0  # ball of 0.5 * 4
+    tiny = make_labels((9, 9, 9), np.array([[4.0, 4.0, 4.0]]), np.array([0]), [1.0])
+    assert int((tiny == 1).sum()) == 19  # MIN_BALL 1.5: centre, 6 faces, 12 edges (1.41)
+
+
+def test_normalize_tomogram_is_robust_and_handles_constants() -> None:
+    gen = np.random.default_rng(0)
+    vol = gen.normal(3.0, 2.0, (32, 32, 32))
+    vol[0, 0, 0] = 1e6
+    out = normalize_tomogram(vol)
+    assert abs(float(np.median(out))) < 0.05
+    assert 0.9 < float(np.std(out[1:])) < 1.1 and out.max() == 5.0
+    assert not normalize_tomogram(np.ones((4, 4, 4))).any()
+
+
+def test_choose_thresholds_maximises_fbeta_by_hand() -> None:
+    truth = pd.DataFrame(
+        {"experiment": "a", "particle_type": "p", "z": [0.0, 100.0, 200.0], "y": 0.0, "x": 0.0}
+    )
+    # scores: hit, miss, hit, miss: threshold 0.7 gives tp 2 fp 1; 0.9 gives tp 1 fp 0
+    picks = pd.DataFrame(
+        {
+            "experiment": "a", "particle_type": "p", "z": [0.0, 50.0, 101.0, 300.0], "y": 0.0,
+            "x": 0.0, "score": [0.9, 0.8, 0.7, 0.1],
+        }
+    )  # fmt: skip
+    table = choose_thresholds(picks, truth, radii_A={"p": 10.0}, beta=4.0)
+    row = table.iloc[0]
+    assert row["threshold"] == pytest.approx(0.4)  # midway between 0.7 (kept) and 0.1
+    assert (row["tp"], row["fp"], row["fn"]) == (2, 1, 1)
+    table1 = choose_thresholds(picks, truth, radii_A={"p": 10.0}, beta=0.2)  # precision first
+    assert table1.iloc[0]["threshold"] == pytest.approx(0.85)  # midway between 0.9 and 0.8
+
+
+def test_save_load_round_trip_and_wrong_format(tmp_path) -> None:
+    net = build_model(TINY, out_channels=3)
+    pt, js = save_picker(
+        net, classes=CLASSES, voxel_size=7.5, thresholds={"small": 0.3, "large": 0.4},
+        info={"model": TINY.as_dict()}, path=tmp_path / "p",
+    )  # fmt: skip
+    picker = load_picker(pt, device="cpu")
+    assert picker.classes == CLASSES and picker.voxel_size == 7.5
+    assert picker.thresholds == {"small": 0.3, "large": 0.4}
+    assert picker.radius_voxels()["large"] == pytest.approx(8.0 / 7.5)
+    js.write_text(js.read_text().replace("voxpick-picker", "voxpick-unet-heatmap"))
+    with pytest.raises(ValueError, match="not a voxpick picker"):
+        load_picker(tmp_path / "p")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_picker(tmp_path / "nothing")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> object:
+    out = tmp_path_factory.mktemp("picker")
+    tomos = [
+        labelled_tomogram(*two_class_tomogram(s), CLASSES, voxel_size=1.0, name=f"t{s}")
+        for s in (1, 2, 3, 4)
+    ]
+    cfg = PickerTrainConfig(
+        steps=400, batch_size=2, patch=32, lr=3e-3, warmup=20, model=TINY, seed=5, threads=2
+    )
+    res = train_picker(tomos, CLASSES, cfg, out, voxel_size=1.0, progress=False, log=None)
+    return load_picker(res.model_path, device="cpu")
+
+
+def _score(picker, seeds, thresholds) -> tuple[float, pd.DataFrame]:
+    subs, truths = [], []
+    for s in seeds:
+        vol, truth = two_class_tomogram(s)
+        found = pick_particles(vol, model=picker, thresholds=thresholds)
+        subs.append(_in_angstrom(found, voxel_size=1.0, experiment=str(s)))
+        truths.append(_in_angstrom(truth, voxel_size=1.0, experiment=str(s)))
+    parts = [CziiParticle(c.name, c.radius_A, 1) for c in CLASSES]
+    return czii_score(pd.concat(truths), pd.concat(subs), particles=parts)
+
+
+def test_trained_picker_finds_and_separates_two_classes(trained) -> None:
+    cands, truths = [], []
+    for s in (10, 11):  # validation
+        vol, truth = two_class_tomogram(s)
+        cands.append(_in_angstrom(pick_particles(vol, model=trained, thresholds=0.0),
+                                      voxel_size=1.0, experiment=str(s)))  # fmt: skip
+        truths.append(_in_angstrom(truth, voxel_size=1.0, experiment=str(s)))
+    chosen = choose_thresholds(
+        pd.concat(cands), pd.concat(truths), radii_A={c.name: c.radius_A for c in CLASSES}
+    )
+    thresholds = dict(zip(chosen["particle_type"], chosen["threshold"], strict=True))
+    score, table = _score(trained, (20, 21, 22), thresholds)  # test seeds, never seen
+    # A 400-step toy network (F4 0.65 measured): far from perfect, since the CZII rule wants
+    # a centre within half a radius (2 voxels for "small") behind a missing wedge; but an
+    # untrained one (or swapped classes, or positions off by a radius) scores about 0.
+    assert score >= 0.55, table
+    assert (table["recall"] >= 0.5).all(), table
+    large = table.set_index("particle_type").loc["large"]
+    assert large["precision"] >= 0.45, table  # large particles are not also reported as small
+
+
+def test_picks_map_back_through_voxel_size(trained) -> None:
+    vol, truth = two_class_tomogram(30)
+    coarse = pick_particles(vol, model=trained, thresholds=0.3)
+    fine_vol = ndimage.zoom(vol, 2, order=1, grid_mode=True, mode="nearest")
+    fine = pick_particles(fine_vol, model=trained, voxel_size=0.5, thresholds=0.3)
+    fine_pts = (fine[["z", "y", "x"]].to_numpy() + 0.5) / 2 - 0.5  # fine voxels -> coarse
+    t = truth[["z", "y", "x"]].to_numpy()
+    d_coarse, i_coarse = cKDTree(coarse[["z", "y", "x"]].to_numpy()).query(t)
+    d_fine, i_fine = cKDTree(fine_pts).query(t)
+    both = (d_coarse < 3) & (d_fine < 3)  # particles found at both voxel sizes
+    assert both.sum() >= 0.6 * len(t)
+    gap = np.linalg.norm(
+        coarse[["z", "y", "x"]].to_numpy()[i_coarse[both]] - fine_pts[i_fine[both]], axis=1
+    )
+    assert np.median(gap) < 0.75, gap  # a mapping off by half a voxel or more would show
+
+
+def test_pick_particles_schema_and_bad_thresholds(trained) -> None:
+    vol, _ = two_class_tomogram(40)
+    none = pick_particles(vol, model=trained, thresholds=1.0)
+    assert list(none.columns) == ["particle_type", "z", "y", "x", "score"] and len(none) == 0
+    with pytest.raises(ValueError, match="unknown classes"):
+        pick_particles(vol, model=trained, thresholds={"ribosome": 0.5})
+    with pytest.raises(ValueError, match="voxel_size"):
+        pick_particles(vol, model=trained, voxel_size=-1)
