@@ -7,8 +7,9 @@ Usage::
 
 Split (fixed, never changed after looking at test figures):
 
-* train: DeepFinder tomo1-5 (plus ``--synthetic N`` voxpick synthetic tomograms, which teach
-  objectness only: their particles are not DeepFinder's classes);
+* train: DeepFinder tomo1-5 (with ``--init picker_czii_synthetic_v1``, fine-tuned from the
+  shipped picker pre-trained on voxpick's synthetic tomograms: its feature layers are copied,
+  its class maps are not, since DeepFinder's classes are others);
 * validation: tomo6, used only to choose the per-class thresholds that maximise F4;
 * test: tomo7-8, never trained or tuned on; the figures reported.
 
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--skip-train", action="store_true", help="reuse OUT/picker.pt")
+    parser.add_argument("--init", default=None, help="picker to fine-tune from (path or name)")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     args = parser.parse_args()
     if not DATA.exists():
@@ -111,7 +113,9 @@ def main() -> None:
                 labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}")
             )
         cfg = PickerTrainConfig(steps=args.steps, patch=48, seed=SEED, log_every=50)
-        train_picker(tomos, classes, cfg, args.out, voxel_size=VOXEL_A, progress=False)
+        train_picker(
+            tomos, classes, cfg, args.out, voxel_size=VOXEL_A, init=args.init, progress=False
+        )
     train_s = time.perf_counter() - t0
     path = args.out / "picker"
 
@@ -145,7 +149,9 @@ def main() -> None:
             "precision", "recall", "fbeta"]  # fmt: skip
     body = (
         f"DeepFinder simulated tomograms (100^3, 9 classes x 3 particles each). Trained on "
-        f"tomo1-5 ({args.steps} steps, seed {SEED}, {train_s / 60:.1f} min on this machine), "
+        f"tomo1-5 ({args.steps} steps, seed {SEED}, {train_s / 60:.1f} min on this machine"
+        + (f", fine-tuned from {args.init}" if args.init else ", from scratch")
+        + "), "
         f"per-class thresholds chosen for F4 on tomo6, scored on tomo7-8 (never seen).\n\n"
         f"**F4 (CZII rule, every class weight 1) = {score:.3f}**; picking takes "
         f"{pick_s:.2f} s per 100^3 tomogram on the CPU.\n\n"

@@ -84,6 +84,30 @@ def test_choose_thresholds_maximises_fbeta_by_hand() -> None:
     assert table1.iloc[0]["threshold"] == pytest.approx(0.85)  # midway between 0.9 and 0.8
 
 
+def test_classes_with_few_particles_share_a_pooled_threshold() -> None:
+    truth = pd.DataFrame(
+        {"experiment": "a", "particle_type": ["p", "p", "q"], "z": [0.0, 100.0, 200.0],
+         "y": 0.0, "x": 0.0}
+    )  # fmt: skip
+    # p: hit 0.9, miss 0.8, hit 0.3; q: hit 0.6, miss 0.5
+    picks = pd.DataFrame(
+        {"experiment": "a", "particle_type": ["p", "p", "p", "q", "q"],
+         "z": [0.0, 50.0, 100.0, 200.0, 300.0], "y": 0.0, "x": 0.0,
+         "score": [0.9, 0.8, 0.3, 0.6, 0.5]}
+    )  # fmt: skip
+    radii = {"p": 10.0, "q": 10.0}
+    own = choose_thresholds(picks, truth, radii_A=radii, beta=1.0, min_truth=0)
+    assert not own["pooled"].any()
+    assert own["threshold"].tolist() == pytest.approx([0.3, 0.55])  # all of p; q: its hit
+    pooled = choose_thresholds(picks, truth, radii_A=radii, beta=1.0)  # 2 and 1 < 10 truths
+    assert pooled["pooled"].all() and pooled["threshold"].nunique() == 1
+    # pooled scores 0.9 h, 0.8 m, 0.6 h, 0.5 m, 0.3 h: F1 is best keeping all (3 tp, 2 fp)
+    assert pooled["threshold"].iloc[0] == pytest.approx(0.3)
+    assert (pooled["tp"].sum(), pooled["fp"].sum(), pooled["fn"].sum()) == (3, 2, 0)
+    with pytest.raises(ValueError, match="min_truth"):
+        choose_thresholds(picks, truth, radii_A=radii, min_truth=-1)
+
+
 def test_save_load_round_trip_and_wrong_format(tmp_path) -> None:
     net = build_model(TINY, out_channels=3)
     pt, js = save_picker(
@@ -172,3 +196,24 @@ def test_pick_particles_schema_and_bad_thresholds(trained) -> None:
         pick_particles(vol, model=trained, thresholds={"ribosome": 0.5})
     with pytest.raises(ValueError, match="voxel_size"):
         pick_particles(vol, model=trained, voxel_size=-1)
+
+
+def test_load_picker_by_shipped_name(tmp_path, monkeypatch) -> None:
+    import voxpick.ml.picker_store as picker_store
+    import voxpick.ml.store as store
+
+    net = build_model(TINY, out_channels=3)
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    save_picker(
+        net, classes=CLASSES, voxel_size=2.0, thresholds={"small": 0.3, "large": 0.4},
+        info={"model": TINY.as_dict()}, path=shipped / "picker_toy_v1",
+    )  # fmt: skip
+    monkeypatch.setattr(store, "WEIGHTS_DIR", shipped)
+    monkeypatch.chdir(tmp_path)
+    assert load_picker("picker_toy_v1", device="cpu").voxel_size == 2.0
+    assert load_picker("picker_toy_v1.pt", device="cpu").classes == CLASSES
+    with pytest.raises(FileNotFoundError, match=r"picker_toy_v1'\]"):  # lists shipped pickers
+        load_picker("picker_other")
+    monkeypatch.setattr(picker_store, "DEFAULT_PICKER", "picker_toy_v1")
+    assert load_picker(device="cpu").thresholds == {"small": 0.3, "large": 0.4}

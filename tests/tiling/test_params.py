@@ -31,7 +31,7 @@ def test_global_noise_and_z_blur_equal_the_whole_volume_estimates(sim, invert):
     assert g["threshold"] is None and kw["threshold"] == 2.5 and kw["min_relative"] == 0.0
     # the candidates at the floor, cut globally, give the whole-volume result
     cand = locate_classical(vol, diameter=(9, 7, 7), invert=invert, **kw)
-    final, thr = finish_classical(cand, g, volume_voxels=vol.size, diameter_px=(9.0, 7.0, 7.0))
+    final, thr = finish_classical(cand, g, shape=vol.shape, diameter_px=(9.0, 7.0, 7.0))
     assert thr == pytest.approx(whole.attrs["threshold"])
     np.testing.assert_allclose(np.sort(final["score"]), np.sort(whole["score"]), rtol=1e-6)
 

@@ -33,8 +33,13 @@ def pick_command(
         ),
     ] = None,
     model: Annotated[
-        Path, typer.Option(help="Picker written by `voxpick train --copick` (NAME.pt + .json).")
-    ] = Path("voxpick-picker/picker"),
+        str | None,
+        typer.Option(
+            help="Picker written by `voxpick train --copick` (DIR/NAME of NAME.pt + .json) or "
+            "the name of a shipped one; default the shipped picker_czii_synthetic_v1 (six CZII "
+            "classes, synthetic training: fine-tune it on your data)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -35,8 +35,9 @@ from voxpick.detect.filters import (
     estimate_z_blur,
     expected_noise_peaks,
     local_background,
-    log_filter,
+    log_filters,
 )
+from voxpick.detect.peaks import face_factor, sharp_only_peaks
 from voxpick.detect.refine import (
     ellipsoid_offsets,
     ellipsoid_stats,
@@ -48,7 +49,9 @@ from voxpick.detect.schema import detections_frame
 from voxpick.validation import as_triple, check_volume, diameter_in_voxels
 
 #: Extra columns of the classical detector, after ``z, y, x, score``.
-CLASSICAL_COLUMNS: tuple[str, ...] = ("mass", "signal", "background", "response")
+CLASSICAL_COLUMNS: tuple[str, ...] = (
+    "mass", "signal", "background", "response", "sharp_only"
+)  # fmt: skip
 
 #: Lowest score threshold the automatic choice may pick (signal-to-noise ratio).
 MIN_AUTO_THRESHOLD = 2.5
@@ -68,6 +71,9 @@ MIN_FREE_FRACTION = 0.01
 
 #: Default LoG scale as a fraction of the particle radius (per axis).
 DEFAULT_FILTER_SCALE = 0.5
+
+#: Default LoG scale of the second, sharper finder (fraction of the radius; see ``peaks``).
+DEFAULT_DETECT_SCALE = 0.3
 
 #: Default minimum separation between two detections, as a fraction of the diameter.
 DEFAULT_SEPARATION = 0.5
@@ -249,6 +255,7 @@ def locate_classical(
     min_score: float | None = None,
     separation: Any = None,
     filter_scale: float = DEFAULT_FILTER_SCALE,
+    detect_scale: float | None = DEFAULT_DETECT_SCALE,
     noise: float | None = None,
     z_blur: float | None = None,
     min_relative: float = DEFAULT_MIN_RELATIVE,
@@ -288,6 +295,13 @@ def locate_classical(
     filter_scale : float
         Gaussian scale of the LoG as a fraction of the radius (default 0.5). Larger smooths more
         (better at very low SNR, worse at separating touching particles).
+    detect_scale : float or None
+        LoG scale, as a fraction of the radius, of a second, sharper band-pass (default 0.3).
+        Its local maxima farther than ``separation`` from every detection of the main filter
+        are added as candidates: particles the main filter merged with a touching neighbour
+        (along z above all). They are ranked behind: their ``score`` is half the main filter's
+        signal-to-noise ratio at their position, and ``sharp_only`` marks them. None turns
+        the second finder off.
     noise : float, optional
         Voxel noise standard deviation in grey levels; estimated from the volume by default.
     z_blur : float, optional
@@ -349,6 +363,11 @@ def locate_classical(
     filter_scale = _check_scalar(
         filter_scale, name="filter_scale", lo=0.05, hi=2.0, hint="Typical values are 0.3 to 0.6."
     )
+    if detect_scale is not None:
+        detect_scale = _check_scalar(
+            detect_scale, name="detect_scale", lo=0.05, hi=2.0,
+            hint="Typical values are 0.2 to 0.5; None uses filter_scale.",
+        )  # fmt: skip
     if separation is None:
         sep_px = (
             DEFAULT_SEPARATION * d_px[0],
@@ -375,23 +394,41 @@ def locate_classical(
         z_var = estimate_z_blur(vol, d_px, noise_sigma, workers=workers)
     else:
         z_var = _check_scalar(z_blur, name="z_blur", lo=0.0, hi=1e4, hint=_Z_HINT) ** 2
-    bp = log_filter(vol, sigma, z_blur_var=z_var, wiener=WIENER, workers=workers)
+    scales = [sigma]
+    if detect_scale is not None:
+        scales.append(tuple(detect_scale * d / 2.0 for d in d_px))  # type: ignore[arg-type]
+    bp, *sharp = log_filters(vol, scales, z_blur_var=z_var, wiener=WIENER, workers=workers)
     unit = noise_sigma * bp.noise_gain  # standard deviation of the response due to noise
 
     floor = MIN_AUTO_THRESHOLD if threshold is None else threshold
     lowest = floor if min_score is None else min(floor, min_score)
     pos, score, height = _find_peaks(bp, unit, lowest, sep_px, arr.shape)
+    sharp_only = np.zeros(len(pos), dtype=bool)
+    if sharp:
+        find = sharp[0]
+        # known: the main candidates a run without ``min_score`` has, so that ``min_score``
+        # only adds rows below the threshold
+        known = pos[score >= floor]
+        more = sharp_only_peaks(find, bp, unit, lowest, sep_px, arr.shape, known=known)
+        pos = np.concatenate([pos, more[0]])
+        score = np.concatenate([score, more[1]])
+        height = np.concatenate([height, more[2]])
+        sharp_only = np.concatenate([sharp_only, np.ones(len(more[0]), dtype=bool)])
     # Candidates below the floor never suppress a stronger peak (suppression goes by score),
     # so the peaks at or above it, the threshold and the typical height are those of a run
     # without ``min_score``: the default detections are the rows above the threshold.
-    base = score >= floor
+    # The threshold and the typical height come from the main filter's candidates at or above
+    # the floor, scored before the lowering at the faces (as the chunked path recomputes them).
+    raw = score
+    score = raw * face_factor(pos, arr.shape, d_px)
+    base = (score >= floor) & ~sharp_only
     if threshold is None:
         threshold = auto_threshold(
-            score[base], volume_voxels=float(arr.size), roughness=bp.roughness, diameter_px=d_px
+            raw[base], volume_voxels=float(arr.size), roughness=bp.roughness, diameter_px=d_px
         )
     cut = threshold if min_score is None else min_score
     keep = (score >= cut) & (height >= min_relative * typical_height(height[base]))
-    pos, score, height = pos[keep], score[keep], height[keep]
+    pos, score, height, sharp_only = pos[keep], score[keep], height[keep], sharp_only[keep]
     mass, signal, background = _measure(vol, pos, d_px)
     if invert:
         background = -background
@@ -401,6 +438,7 @@ def locate_classical(
         "signal": signal[order],
         "background": background[order],
         "response": height[order],
+        "sharp_only": sharp_only[order],
     }
     out = detections_frame(pos[order], score[order], extra, extra_columns=CLASSICAL_COLUMNS)
     out.attrs.update(
@@ -411,6 +449,7 @@ def locate_classical(
             "noise": float(noise_sigma),
             "diameter_px": d_px,
             "filter_sigma_px": sigma,
+            "detect_scale": None if detect_scale is None else float(detect_scale),
             "z_blur_px": math.sqrt(z_var),
         }
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,21 +158,83 @@ def log_filter(
     BandPass
         Response, noise gain, margin and roughness.
     """
+    return log_filters(
+        volume, [sigma], z_blur_var=z_blur_var, wiener=wiener, margin=margin, workers=workers
+    )[0]
+
+
+def log_filters(
+    volume: np.ndarray,
+    sigmas: Sequence[tuple[float, float, float]],
+    *,
+    z_blur_var: float = 0.0,
+    wiener: float = 0.05,
+    margin: int = 2,
+    workers: int | None = None,
+) -> list[BandPass]:
+    """:func:`log_filter` at several scales from one forward FFT.
+
+    The padding is that of the largest scale, for every scale.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        3D float32 volume.
+    sigmas : sequence of tuple of 3 float
+        Gaussian scales per axis (z, y, x), voxels.
+    z_blur_var, wiener, margin, workers
+        As for :func:`log_filter`.
+
+    Returns
+    -------
+    list of BandPass
+        One per scale, in order.
+    """
+    top = [max(s[a] for s in sigmas) for a in range(3)]
     pad = [
         max(min(n - 1, math.ceil(3.0 * s) + margin), 0)
-        for n, s in zip(volume.shape, sigma, strict=True)
+        for n, s in zip(volume.shape, top, strict=True)
     ]
     padded = np.pad(volume, [(p, p) for p in pad], mode="edge")
     keep = tuple(min(margin, p) for p in pad)
     shape = [sfft.next_fast_len(n, real=True) for n in padded.shape]
     nw = _workers(workers)
     spectrum = sfft.rfftn(padded, shape, workers=nw)
+    del padded
     two_pi = 2.0 * math.pi
     omega = [
         two_pi * sfft.fftfreq(shape[0]),
         two_pi * sfft.fftfreq(shape[1]),
         two_pi * sfft.rfftfreq(shape[2]),
     ]
+    wide = tuple(slice(p - k, p + n + k) for p, k, n in zip(pad, keep, volume.shape, strict=True))
+    out = []
+    for sigma in sigmas:
+        response, noise_gain, roughness = _log_response(
+            spectrum, shape, omega, sigma, z_blur_var=z_blur_var, wiener=wiener, workers=nw
+        )
+        out.append(
+            BandPass(
+                np.ascontiguousarray(response[wide], dtype=np.float32),
+                noise_gain,
+                (keep[0], keep[1], keep[2]),
+                roughness,
+            )
+        )
+    return out
+
+
+def _log_response(
+    spectrum: np.ndarray,
+    shape: list[int],
+    omega: list[np.ndarray],
+    sigma: tuple[float, float, float],
+    *,
+    z_blur_var: float,
+    wiener: float,
+    workers: int,
+) -> tuple[np.ndarray, float, float]:
+    """Return the filtered volume (padded grid), noise gain and roughness of one LoG scale."""
     q = [s * s * w * w for s, w in zip(sigma, omega, strict=True)]
     g = [np.exp(-0.5 * qa) for qa in q]
     if z_blur_var > 0:
@@ -184,9 +247,7 @@ def log_filter(
     qgyx = ((q[1][:, None] + q[2][None, :]) * gyx).astype(np.float32)
     gz = g[0].astype(np.float32)[:, None, None]
     transfer = gz * (q[0].astype(np.float32)[:, None, None] * gyx + qgyx)
-    spectrum *= transfer
-    wide = tuple(slice(p - k, p + n + k) for p, k, n in zip(pad, keep, volume.shape, strict=True))
-    response = sfft.irfftn(spectrum, shape, workers=nw)[wide]
+    response = sfft.irfftn(spectrum * transfer, shape, workers=workers)
     # Parseval on the padded grid, separably; the rfft half counts twice except DC/Nyquist.
     weights = [np.ones(shape[0]), np.ones(shape[1]), np.full(len(omega[2]), 2.0)]
     weights[2][0] = 1.0
@@ -209,12 +270,7 @@ def log_filter(
         mom = list(plain)
         mom[a] = moments(a, omega[a] ** 2)
         lam.append(_separable_sum(mom) / total)
-    return BandPass(
-        np.ascontiguousarray(response, dtype=np.float32),
-        noise_gain,
-        (keep[0], keep[1], keep[2]),
-        math.sqrt(lam[0] * lam[1] * lam[2]),
-    )
+    return response, noise_gain, math.sqrt(lam[0] * lam[1] * lam[2])
 
 
 def expected_noise_peaks(u: np.ndarray, volume_voxels: float, roughness: float) -> np.ndarray:

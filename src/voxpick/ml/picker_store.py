@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.store import atomic_torch_save, atomic_write_json
+from voxpick.ml.store import atomic_torch_save, atomic_write_json, resolve_weights
 
 #: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
 PICKER_FORMAT = "voxpick-picker"
+#: The shipped picker :func:`load_picker` and ``voxpick pick`` use by default.
+DEFAULT_PICKER = "picker_czii_synthetic_v1"
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,25 @@ def save_picker(
     return pt, js
 
 
-def load_picker(path: str | Path, *, device: str | torch.device | None = None) -> PickerModel:
+def _resolve_picker(path: str | Path | None) -> tuple[Path, Path]:
+    """``NAME.pt`` and ``NAME.json`` of a picker given by path or by shipped name."""
+    return resolve_weights(
+        path, default=DEFAULT_PICKER, shipped_glob="picker_*.pt",
+        written_by="`voxpick train --copick` or bench/cryoet.py",
+    )  # fmt: skip
+
+
+def load_picker(
+    path: str | Path | None = None, *, device: str | torch.device | None = None
+) -> PickerModel:
     """Load a picker written by :func:`save_picker` (``voxpick train --copick``), offline.
 
     Parameters
     ----------
-    path : str or pathlib.Path
-        ``DIR/NAME`` with or without ``.pt``/``.json``; both files must exist.
+    path : str or pathlib.Path, optional
+        ``DIR/NAME`` with or without ``.pt``/``.json`` (both files must exist), or the name of
+        a shipped picker; default :data:`DEFAULT_PICKER` (the six CZII classes at 10.012 A,
+        trained on synthetic tomograms: see its model card).
     device : str or torch.device, optional
         ``None`` picks CUDA when available, else the CPU.
 
@@ -168,16 +182,7 @@ def load_picker(path: str | Path, *, device: str | torch.device | None = None) -
     -------
     PickerModel
     """
-    base = Path(path)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    for f in (pt, js):
-        if not f.is_file():
-            raise FileNotFoundError(
-                f"picker model {str(path)!r}: {f} does not exist. Expected NAME.pt beside "
-                "NAME.json as written by `voxpick train --copick` or bench/cryoet.py."
-            )
+    pt, js = _resolve_picker(path)
     info = json.loads(js.read_text())
     if info.get("format") != PICKER_FORMAT:
         raise ValueError(

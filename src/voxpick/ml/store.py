@@ -100,26 +100,51 @@ def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[
     return pt, js
 
 
-def _resolve(model: str | Path | None) -> tuple[Path, Path]:
-    if model is None:
-        model = DEFAULT_MODEL
-    text = str(model)
-    if os.sep not in text and "/" not in text and not text.endswith((".pt", ".json")):
-        base = WEIGHTS_DIR / text  # a name of a shipped model
-    else:
-        base = Path(text)
-        if base.suffix in (".pt", ".json"):
-            base = base.with_suffix("")
+def resolve_weights(
+    model: str | Path | None, *, default: str, shipped_glob: str = "*.pt", written_by: str
+) -> tuple[Path, Path]:
+    """``NAME.pt`` and ``NAME.json`` of a model given by path or by the name of a shipped one.
+
+    Parameters
+    ----------
+    model : str, pathlib.Path or None
+        ``DIR/NAME`` (with or without ``.pt``/``.json``), a bare name (a shipped model of that
+        name if there is one, else a path in the working directory), or None for ``default``.
+    default : str
+        Name of the shipped model used for None.
+    shipped_glob : str
+        Which shipped weight files the error message lists as alternatives.
+    written_by : str
+        What writes such models, for the error message.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The weights and the description file; both exist.
+    """
+    text = str(default if model is None else model)
+    base = Path(text)
+    if base.suffix in (".pt", ".json"):
+        base = base.with_suffix("")
+    bare = os.sep not in text and "/" not in text
+    if bare and (WEIGHTS_DIR / base.name).with_suffix(".pt").is_file():
+        base = WEIGHTS_DIR / base.name  # the name of a shipped model
     pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
     for f in (pt, js):
         if not f.is_file():
-            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob(shipped_glob))
             raise FileNotFoundError(
-                f"model={model!r}: {f} does not exist. Expected the name of a shipped model "
+                f"model={text!r}: {f} does not exist. Expected the name of a shipped model "
                 f"({shipped}) or the path of a trained model (NAME.pt beside NAME.json, as "
-                "written by `voxpick train`)."
+                f"written by {written_by})."
             )
     return pt, js
+
+
+def _resolve(model: str | Path | None) -> tuple[Path, Path]:
+    return resolve_weights(
+        model, default=DEFAULT_MODEL, shipped_glob="unet_*.pt", written_by="`voxpick train`"
+    )
 
 
 def load_model(

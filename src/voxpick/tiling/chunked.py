@@ -348,9 +348,7 @@ def locate_chunked(
     merged = merged.astype(dict.fromkeys(merged.columns, float))
     attrs: dict[str, Any] = {"method": method, "diameter_px": d_px}
     if method == "classical":
-        merged, threshold = finish_classical(
-            merged, globals_, volume_voxels=float(np.prod(source.shape)), diameter_px=d_px
-        )
+        merged, threshold = finish_classical(merged, globals_, shape=source.shape, diameter_px=d_px)
         fs = globals_["filter_scale"]
         attrs.update(
             threshold=threshold,

@@ -33,6 +33,7 @@ from voxpick.detect.classical import (
     MIN_AUTO_THRESHOLD,
     WIENER,
     auto_threshold,
+    face_factor,
     locate_classical,
     typical_height,
 )
@@ -242,7 +243,7 @@ def finish_classical(
     candidates: pd.DataFrame,
     globals_: dict[str, Any],
     *,
-    volume_voxels: float,
+    shape: tuple[int, int, int],
     diameter_px: tuple[float, float, float],
 ) -> tuple[pd.DataFrame, float]:
     """Apply the whole-volume threshold and ``min_relative`` cut to the merged candidates.
@@ -253,8 +254,8 @@ def finish_classical(
         Merged block results (``score`` and ``response`` columns).
     globals_ : dict
         From :func:`estimate_classical`.
-    volume_voxels : float
-        Voxels in the whole volume.
+    shape : tuple of 3 int
+        Shape of the whole volume.
     diameter_px : tuple of 3 float
         Particle diameter per axis, voxels.
 
@@ -267,13 +268,16 @@ def finish_classical(
     """
     score = candidates["score"].to_numpy(dtype=float)
     height = candidates["response"].to_numpy(dtype=float)
-    threshold = globals_["threshold"]
+    main = ~candidates["sharp_only"].to_numpy(dtype=bool)  # as the whole-volume detector:
+    threshold = globals_["threshold"]  # main-filter candidates, scores before the face rule
     if threshold is None:
+        pos = candidates[["z", "y", "x"]].to_numpy(dtype=float)[main]
         threshold = auto_threshold(
-            score,
-            volume_voxels=volume_voxels,
+            score[main] / face_factor(pos, shape, diameter_px),
+            volume_voxels=float(np.prod(shape)),
             roughness=globals_["roughness"],
             diameter_px=diameter_px,
         )
-    keep = (score >= threshold) & (height >= globals_["min_relative"] * typical_height(height))
+    typical = typical_height(height[main])
+    keep = (score >= threshold) & (height >= globals_["min_relative"] * typical)
     return candidates[keep], float(threshold)
