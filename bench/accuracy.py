@@ -122,7 +122,8 @@ def run_voxpick(volume: np.ndarray, r: float) -> Found:
     from voxpick.detect import locate
 
     candidates = locate(volume, diameter=2 * r, min_score=CLASSICAL_MIN_SCORE)
-    found = candidates[candidates["score"] >= candidates.attrs["threshold"]]
+    main = ~candidates["sharp_only"].astype(bool)  # the second finder adds candidates only
+    found = candidates[(candidates["score"] >= candidates.attrs["threshold"]) & main]
     return found.reset_index(drop=True), candidates
 
 

@@ -18,7 +18,7 @@ radii estimated from the training tomograms' label maps (equivalent-sphere radiu
 particle's mask). The voxel size is taken as 10 Angstrom (the match radius, half the class
 radius, is the same in voxels whatever the true size). Scores use
 :func:`voxpick.metrics.czii_score` with every class weighted 1. Reads
-../shared/data/cryoet-sim-deepfinder in place; writes docs/benchmarks.md ("Cryo-ET picking").
+../shared/data/cryoet-sim-deepfinder in place; writes docs/benchmarks.md ("Cryo-ET picking, ...").
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def main() -> None:
         )
     train_s = time.perf_counter() - t0
     path = args.out / "picker"
+    if args.skip_train:  # the training time recorded with the picker
+        train_s = float(load_picker(path, device="cpu").info.get("train_seconds", 0.0))
 
     cand_val, truth_val = candidates(path, VALIDATION)
     chosen = choose_thresholds(
@@ -159,7 +161,11 @@ def main() -> None:
         + "\n\nThresholds (score = objectness x class probability): "
         + ", ".join(f"{k} {v:.3f}" for k, v in thresholds.items())
     )
-    update_section("Cryo-ET picking", body, command="python bench/cryoet.py")
+    if args.init:
+        title, command = f"Cryo-ET picking, fine-tuned from {args.init}", "--init " + args.init
+    else:
+        title, command = "Cryo-ET picking, from scratch", ""
+    update_section(title, body, command=f"python bench/cryoet.py {command}".strip())
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             "(`voxpick.simulate.simulate_tomogram`: crowding 2-8x the CZII mean density, SNR "
             "0.25-1, defocus 2-5 um, tilt range +-45-65 degrees, half phase-flipped), "
             f"{info.get('steps', '?')} steps, {info.get('minutes', '?')} min on 2 CPU cores.",
-            f"- Thresholds: per class, F-beta 4 on {N_VAL} separate synthetic tomograms.",
+            "- Thresholds: per class (classes with fewer than 10 validation particles share "
+            f"one, chosen on them pooled), F-beta 4 on {N_VAL} separate synthetic tomograms.",
             "",
             f"## Test figures ({N_TEST} further synthetic tomograms, never trained or tuned on)",
             "",

@@ -212,8 +212,13 @@ def test_estimated_z_blur_matches_the_psf():
 FAINT = {"radius": 4.0, "volfrac": 0.5, "snr": 1.5, "cnr": 1.0, "particle_size": 0.5, "seed": 3}
 
 
+def _main(found):
+    """Rows of the main filter (the second finder adds candidates with ``min_score`` only)."""
+    return found[~found["sharp_only"].astype(bool)].reset_index(drop=True)
+
+
 def _above(found):
-    return found[found.score >= found.attrs["threshold"]].reset_index(drop=True)
+    return _main(found[found.score >= found.attrs["threshold"]])
 
 
 @pytest.mark.parametrize("threshold", [None, 4.0])
@@ -244,7 +249,8 @@ def test_min_score_raises_recall_on_a_dense_noisy_volume():
     # passes through it: the PR curve at the threshold is the default one.
     curve = pr_curve(s.truth, cands, diameter=8)
     assert curve.recall.max() >= ev_cands.recall - 0.01
-    at = curve[curve.score_threshold >= default.attrs["threshold"]].iloc[-1]
+    main = pr_curve(s.truth, _main(cands), diameter=8)
+    at = main[main.score_threshold >= default.attrs["threshold"]].iloc[-1]
     ref = pr_curve(s.truth, default, diameter=8).iloc[-1]
     assert (at.tp, at.fp) == (ref.tp, ref.fp)
     # And the lower part of the sweep adds true particles, not only noise: at least a third
@@ -259,7 +265,7 @@ def test_min_score_above_the_threshold_is_a_higher_cut():
     assert high.attrs["threshold"] == default.attrs["threshold"]
     expected = default[default.score >= high.attrs["min_score"]].reset_index(drop=True)
     assert 0 < len(expected) < len(default)
-    pd.testing.assert_frame_equal(high, expected)
+    pd.testing.assert_frame_equal(_main(high), expected)
 
 
 def test_min_score_is_refused_for_chunked_volumes():
@@ -369,6 +375,9 @@ def test_sharper_finder_adds_merged_particles_behind_the_main_detections():
     both = locate_classical(s.volume, diameter=9, min_score=0)
     one = locate_classical(s.volume, diameter=9, min_score=0, detect_scale=None)
     assert not one["sharp_only"].any() and both["sharp_only"].sum() > 100
+    default = locate_classical(s.volume, diameter=9)  # never has second-finder rows
+    assert not default["sharp_only"].any()
+    pd.testing.assert_frame_equal(_above(both), default, check_dtype=False)
     main = both[~both["sharp_only"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(main, one, check_dtype=False)  # main detections unchanged
     best_one = evaluate(s.truth, one, diameter=9).recall  # every candidate

@@ -22,6 +22,10 @@ MAD_TO_SIGMA = 1.482602218505602
 SECOND_DIFF_GAIN = math.sqrt(6.0)
 
 
+#: Voxels (about) that :func:`estimate_noise` samples, every ``step``-th z slice.
+NOISE_SAMPLE_VOXELS = 100_000
+
+
 def estimate_noise(volume: np.ndarray) -> float:
     """Robust standard deviation of the voxel noise, insensitive to the particles.
 
@@ -41,8 +45,8 @@ def estimate_noise(volume: np.ndarray) -> float:
         grey level step (``1/sqrt(12)``) for integer-valued data, or a tiny positive floor for
         a perfectly smooth volume, so that scores stay finite.
     """
-    # A subset of slices (about 2e5 voxels) is plenty and keeps it fast.
-    step = max(1, int(volume.size // 200_000))
+    # A subset of slices (about 1e5 voxels, 2e5 differences) is plenty and keeps it fast.
+    step = max(1, int(volume.size // NOISE_SAMPLE_VOXELS))
     step = min(step, max(1, volume.shape[0] // 4))
     sub = volume[::step]
     parts = []

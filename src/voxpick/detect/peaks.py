@@ -29,6 +29,9 @@ from voxpick.detect.refine import local_maxima, refine_quadratic, suppress_close
 #: Score of a candidate found only by the sharper finder, relative to the main filter's SNR.
 SHARP_ONLY_FACTOR = 0.5
 
+#: Lowest signal-to-noise ratio of a sharper-finder peak on its own response.
+SHARP_MIN_SNR = 1.0
+
 #: Centres closer to a volume face than this fraction of the radius (per axis) are ambiguous.
 FACE_MARGIN = 0.25
 
@@ -71,18 +74,23 @@ def sharp_only_peaks(
         New centres ``(M, 3)``, their scores and the main response there (grey levels).
     """
     half = (max(1, int(sep_px[0] // 2)), max(1, int(sep_px[1] // 2)), max(1, int(sep_px[2] // 2)))
-    peaks = local_maxima(find.response, 0.0, half)
-    # most maxima are noise: drop those too weak on the main response before refining them
+    # a merged particle stands well above the noise of the sharp response too
+    sharp_unit = unit / main.noise_gain * find.noise_gain
+    peaks = local_maxima(find.response, SHARP_MIN_SNR * sharp_unit, half)
+    # most maxima are noise or main-filter particles: drop those before refining
     at = peaks - np.asarray(find.margin) + np.asarray(main.margin)
     at = np.clip(at, 0, np.asarray(main.response.shape) - 1)
     rough = SHARP_ONLY_FACTOR * main.response[at[:, 0], at[:, 1], at[:, 2]] / unit
     peaks = peaks[rough >= 0.8 * floor]
+    scaled = np.asarray(sep_px, dtype=float)
+    if len(peaks) and len(known):
+        near, _ = cKDTree(known / scaled).query((peaks - np.asarray(find.margin)) / scaled)
+        peaks = peaks[near >= 0.6]  # the exact test follows on refined positions
     pos, _ = refine_quadratic(find.response, peaks)
     pos -= np.asarray(find.margin)
     size = np.asarray(shape, dtype=float)
     pos = pos[np.all((pos >= -0.5) & (pos < size - 0.5), axis=1)]
     if len(pos) and len(known):
-        scaled = np.asarray(sep_px, dtype=float)
         dist, _ = cKDTree(known / scaled).query(pos / scaled)
         pos = pos[dist >= 1.0]
     coords = (pos + np.asarray(main.margin)).T

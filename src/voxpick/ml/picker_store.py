@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.store import atomic_torch_save, atomic_write_json, resolve_weights
+from voxpick.ml.store import resolve_weights, write_weights
 
 #: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
 PICKER_FORMAT = "voxpick-picker"
@@ -136,14 +136,6 @@ def save_picker(
     tuple of pathlib.Path
         The weights file and the JSON file.
     """
-    base = Path(path)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    state = {
-        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
-        for k, v in net.state_dict().items()
-    }
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
     description = {  # the explicit arguments win over stale copies inside ``info``
         **dict(info),
         "format": PICKER_FORMAT,
@@ -151,9 +143,7 @@ def save_picker(
         "voxel_size": float(voxel_size),
         "thresholds": {k: float(v) for k, v in thresholds.items()},
     }
-    atomic_torch_save(state, pt)
-    atomic_write_json(description, js)
-    return pt, js
+    return write_weights(net, description, path)
 
 
 def _resolve_picker(path: str | Path | None) -> tuple[Path, Path]:

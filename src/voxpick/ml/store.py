@@ -87,6 +87,28 @@ def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[
     tuple of pathlib.Path
         The weights file and the JSON file.
     """
+    return write_weights(net, {"format": MODEL_FORMAT, **info}, path)
+
+
+def write_weights(
+    net: torch.nn.Module, description: dict[str, Any], path: str | Path
+) -> tuple[Path, Path]:
+    """Write ``net``'s weights (float16) to ``path.pt`` and ``description`` to ``path.json``.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network.
+    description : dict
+        JSON-serialisable description.
+    path : str or pathlib.Path
+        Destination without suffix (a ``.pt``/``.json`` suffix is replaced).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The weights file and the JSON file, each written atomically.
+    """
     base = Path(path)
     if base.suffix in (".pt", ".json"):
         base = base.with_suffix("")
@@ -96,7 +118,7 @@ def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[
     }
     pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
     atomic_torch_save(state, pt)
-    atomic_write_json({"format": MODEL_FORMAT, **info}, js)
+    atomic_write_json(description, js)
     return pt, js
 
 

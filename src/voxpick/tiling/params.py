@@ -37,11 +37,13 @@ from voxpick.detect.classical import (
     locate_classical,
     typical_height,
 )
-from voxpick.detect.filters import estimate_noise, estimate_z_blur, log_filter
+from voxpick.detect.filters import (
+    NOISE_SAMPLE_VOXELS,
+    estimate_noise,
+    estimate_z_blur,
+    log_filter,
+)
 from voxpick.tiling.source import VolumeSource
-
-#: Voxels the whole-volume noise estimate samples (see ``estimate_noise``).
-NOISE_SAMPLE_VOXELS = 200_000
 
 #: Edge of the central crop on which the z blur is measured (see ``estimate_z_blur``).
 Z_BLUR_CROP = 96
