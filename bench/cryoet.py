@@ -154,7 +154,9 @@ def main() -> None:
         f"tomo1-5 ({args.steps} steps, seed {SEED}, {train_s / 60:.1f} min on this machine"
         + (f", fine-tuned from {args.init}" if args.init else ", from scratch")
         + "), "
-        f"per-class thresholds chosen for F4 on tomo6, scored on tomo7-8 (never seen).\n\n"
+        "thresholds chosen for F4 on tomo6 (3 particles per class, fewer than "
+        "`choose_thresholds` needs for a class of its own: one threshold for all, chosen on "
+        "them pooled), scored on tomo7-8 (never seen).\n\n"
         f"**F4 (CZII rule, every class weight 1) = {score:.3f}**; picking takes "
         f"{pick_s:.2f} s per 100^3 tomogram on the CPU.\n\n"
         + markdown_table(table[cols])
