@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", default="TS_5_4")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--model", default=None, help="picker (default: the shipped one)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     if PICKS.is_file():
@@ -60,7 +61,7 @@ def main() -> None:
         del vol
         t1 = time.perf_counter()
         volume, voxel_size = read_mrc(mrc)
-        picker = load_picker(device="cpu")
+        picker = load_picker(args.model, device="cpu")
         found = pick_particles(volume, model=picker, voxel_size=voxel_size)
         picks = picks_to_angstrom(found, voxel_size=voxel_size).assign(experiment="tomo")
         write_submission(csv, picks)
@@ -82,7 +83,7 @@ def main() -> None:
             "precision", "recall", "fbeta"]  # fmt: skip
     body = (
         f"One simulated {SHAPE[0]} x {SHAPE[1]} x {SHAPE[2]} tomogram at {VOXEL_A} A ({source}; "
-        f"simulator defaults, seed {SEED}), picked with the shipped `{DEFAULT_PICKER}` through "
+        f"simulator defaults, seed {SEED}), picked with `{args.model or DEFAULT_PICKER}` through "
         "the `voxpick pick TOMOGRAM.mrc` path (MRC in, CZII CSV out) on 2 CPU cores.\n\n"
         f"**Read + pick + write: {pick_s:.0f} s; peak RSS {peak_gib:.1f} GiB; CZII score "
         f"(competition weights, F-beta 4) {score:.3f}.** Synthetic data: not a figure for "
