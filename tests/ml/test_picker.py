@@ -119,7 +119,7 @@ def test_save_load_round_trip_and_wrong_format(tmp_path) -> None:
     assert picker.thresholds == {"small": 0.3, "large": 0.4}
     assert picker.radius_voxels()["large"] == pytest.approx(8.0 / 7.5)
     js.write_text(js.read_text().replace("voxpick-picker", "voxpick-unet-heatmap"))
-    with pytest.raises(ValueError, match="not a voxpick picker"):
+    with pytest.raises(ValueError, match="not a voxpick-picker description"):
         load_picker(tmp_path / "p")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_picker(tmp_path / "nothing")

@@ -8,7 +8,6 @@ with the weights; tomograms at another voxel size are resampled to it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.store import resolve_weights, write_weights
+from voxpick.ml.store import read_description, read_state, resolve_weights, write_weights
 
 #: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
 PICKER_FORMAT = "voxpick-picker"
@@ -173,17 +172,13 @@ def load_picker(
     PickerModel
     """
     pt, js = _resolve_picker(path)
-    info = json.loads(js.read_text())
-    if info.get("format") != PICKER_FORMAT:
-        raise ValueError(
-            f"{js} is not a voxpick picker description: expected format={PICKER_FORMAT!r}, "
-            f"found {info.get('format')!r} (colloid models load with voxpick.ml.load_model)."
-        )
+    info = read_description(
+        js, PICKER_FORMAT, hint=" (colloid models load with voxpick.ml.load_model)"
+    )
     spec = ModelSpec.from_dict(info["model"])
     classes = check_classes(info["classes"])
     net = build_model(spec, out_channels=1 + len(classes))
-    state = torch.load(pt, map_location="cpu", weights_only=True)
-    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    net.load_state_dict(read_state(pt))
     dev = pick_device(device)
     net.to(dev).eval()
     return PickerModel(

@@ -90,6 +90,37 @@ def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[
     return write_weights(net, {"format": MODEL_FORMAT, **info}, path)
 
 
+def read_description(js: Path, fmt: str, *, hint: str) -> dict[str, Any]:
+    """Read a model description JSON and check its ``format`` tag.
+
+    Parameters
+    ----------
+    js : pathlib.Path
+        The ``NAME.json`` file.
+    fmt : str
+        The expected ``format``.
+    hint : str
+        Appended to the error, e.g. where a model of another format loads.
+
+    Returns
+    -------
+    dict
+    """
+    info: dict[str, Any] = json.loads(js.read_text())
+    if info.get("format") != fmt:
+        raise ValueError(
+            f"{js} is not a {fmt} description: expected format={fmt!r}, found "
+            f"{info.get('format')!r}{hint}."
+        )
+    return info
+
+
+def read_state(pt: Path) -> dict[str, torch.Tensor]:
+    """Read weights written by :func:`write_weights`, as float32 (CPU)."""
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def write_weights(
     net: torch.nn.Module, description: dict[str, Any], path: str | Path
 ) -> tuple[Path, Path]:
@@ -187,17 +218,10 @@ def load_model(
     HeatmapModel
     """
     pt, js = _resolve(model)
-    info = json.loads(js.read_text())
-    if info.get("format") != MODEL_FORMAT:
-        raise ValueError(
-            f"{js} is not a voxpick model description: expected format={MODEL_FORMAT!r}, "
-            f"found {info.get('format')!r}."
-        )
+    info = read_description(js, MODEL_FORMAT, hint="")
     spec = ModelSpec.from_dict(info["model"])
     net = build_model(spec)
-    state = torch.load(pt, map_location="cpu", weights_only=True)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    net.load_state_dict(state)
+    net.load_state_dict(read_state(pt))
     dev = pick_device(device)
     net.to(dev).eval()
     return HeatmapModel(
