@@ -371,7 +371,7 @@ def locate_classical(
     if detect_scale is not None:
         detect_scale = _check_scalar(
             detect_scale, name="detect_scale", lo=0.05, hi=2.0,
-            hint="Typical values are 0.2 to 0.5; None uses filter_scale.",
+            hint="Typical values are 0.2 to 0.5; None turns the second finder off.",
         )  # fmt: skip
     if separation is None:
         sep_px = (
@@ -420,10 +420,9 @@ def locate_classical(
         height = np.concatenate([height, more[2]])
         sharp_only = np.concatenate([sharp_only, np.ones(len(more[0]), dtype=bool)])
     # Candidates below the floor never suppress a stronger peak (suppression goes by score),
-    # so the peaks at or above it, the threshold and the typical height are those of a run
-    # without ``min_score``: the default detections are the rows above the threshold.
-    # The threshold and the typical height come from the main filter's candidates at or above
-    # the floor, scored before the lowering at the faces (as the chunked path recomputes them).
+    # so the main-filter peaks at or above it, and with them the threshold and the typical
+    # height, are those of a run without ``min_score``. Both are computed on scores before the
+    # lowering at the faces, as the chunked path recomputes them.
     raw = score
     score = raw * face_factor(pos, arr.shape, d_px)
     base = (score >= floor) & ~sharp_only
@@ -454,7 +453,7 @@ def locate_classical(
             "noise": float(noise_sigma),
             "diameter_px": d_px,
             "filter_sigma_px": sigma,
-            "detect_scale": None if detect_scale is None else float(detect_scale),
+            "detect_scale": detect_scale if sharp else None,  # None: not run
             "z_blur_px": math.sqrt(z_var),
         }
     )

@@ -66,7 +66,8 @@ def sharp_only_peaks(
     shape : tuple of int
         Volume shape (centres outside it are dropped).
     known : numpy.ndarray
-        ``(N, 3)`` main-filter candidates (all of them, at any score).
+        ``(N, 3)`` main-filter candidates at or above the detection floor; a sharper-finder
+        peak within the separation of one of them is that particle, not a new one.
 
     Returns
     -------
