@@ -132,15 +132,17 @@ def main() -> None:
         info={**picker.info, "thresholds_from": [f"tomo{i}" for i in VALIDATION]}, path=path,
     )  # fmt: skip
 
-    _, truth_test = candidates(path, TEST)
-    t1 = time.perf_counter()
-    picks = []
+    picker = load_picker(path, device="cpu")  # with the thresholds just chosen
+    picks, truths, pick_s = [], [], 0.0
     for i in TEST:
-        vol, _ = load(i)
-        found = pick_particles(vol, model=load_picker(path, device="cpu"))
+        vol, truth = load(i)
+        t1 = time.perf_counter()
+        found = pick_particles(vol, model=picker)
+        pick_s += (time.perf_counter() - t1) / len(TEST)
         picks.append(_in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-    pick_s = (time.perf_counter() - t1) / len(TEST)
+        truths.append(_in_angstrom(truth, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
     sub = pd.concat(picks, ignore_index=True)
+    truth_test = pd.concat(truths, ignore_index=True)
     particles = [CziiParticle(c.name, c.radius_A, 1) for c in classes]
     score, table = czii_score(truth_test, sub, beta=4, particles=particles)
     print(table.to_string(index=False))

@@ -42,6 +42,7 @@ from voxpick.detect.refine import (
     ellipsoid_offsets,
     ellipsoid_stats,
     local_maxima,
+    maxima_half_width,
     refine_quadratic,
     suppress_close,
 )
@@ -83,6 +84,26 @@ DEFAULT_MIN_RELATIVE = 0.1
 
 #: Regularisation of the z deconvolution (noise-to-signal ratio of the Wiener filter).
 WIENER = 0.05
+
+
+def filter_sigma(
+    scale: float, diameter_px: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """Gaussian scale per axis (voxels) of a LoG at ``scale`` times the radius.
+
+    Parameters
+    ----------
+    scale : float
+        Fraction of the radius (``filter_scale``, ``detect_scale``).
+    diameter_px : tuple of 3 float
+        Particle diameter per axis, voxels.
+
+    Returns
+    -------
+    tuple of 3 float
+    """
+    dz, dy, dx = diameter_px
+    return (scale * dz / 2.0, scale * dy / 2.0, scale * dx / 2.0)
 
 
 def _as_px(
@@ -216,7 +237,7 @@ def _find_peaks(
     shape: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refined peaks of the response with score >= floor, inside the volume, separated."""
-    half = (max(1, int(sep_px[0] // 2)), max(1, int(sep_px[1] // 2)), max(1, int(sep_px[2] // 2)))
+    half = maxima_half_width(sep_px)
     peaks = local_maxima(bp.response, 0.8 * floor * unit, half)
     pos, height = refine_quadratic(bp.response, peaks)
     pos -= np.asarray(bp.margin)
@@ -389,11 +410,7 @@ def locate_classical(
     vol = arr.astype(np.float32, copy=True)
     if invert:
         np.negative(vol, out=vol)
-    sigma = (
-        filter_scale * d_px[0] / 2.0,
-        filter_scale * d_px[1] / 2.0,
-        filter_scale * d_px[2] / 2.0,
-    )
+    sigma = filter_sigma(filter_scale, d_px)
     noise_sigma = estimate_noise(vol) if noise is None else noise
     if z_blur is None:
         z_var = estimate_z_blur(vol, d_px, noise_sigma, workers=workers)
@@ -401,7 +418,7 @@ def locate_classical(
         z_var = _check_scalar(z_blur, name="z_blur", lo=0.0, hi=1e4, hint=_Z_HINT) ** 2
     scales = [sigma]
     if detect_scale is not None and min_score is not None:  # candidate lists only
-        scales.append(tuple(detect_scale * d / 2.0 for d in d_px))  # type: ignore[arg-type]
+        scales.append(filter_sigma(detect_scale, d_px))
     bp, *sharp = log_filters(vol, scales, z_blur_var=z_var, wiener=WIENER, workers=workers)
     unit = noise_sigma * bp.noise_gain  # standard deviation of the response due to noise
 

@@ -24,7 +24,12 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from voxpick.detect.filters import BandPass
-from voxpick.detect.refine import local_maxima, refine_quadratic, suppress_close
+from voxpick.detect.refine import (
+    local_maxima,
+    maxima_half_width,
+    refine_quadratic,
+    suppress_close,
+)
 
 #: Score of a candidate found only by the sharper finder, relative to the main filter's SNR.
 SHARP_ONLY_FACTOR = 0.5
@@ -74,7 +79,7 @@ def sharp_only_peaks(
     pos, score, height : numpy.ndarray
         New centres ``(M, 3)``, their scores and the main response there (grey levels).
     """
-    half = (max(1, int(sep_px[0] // 2)), max(1, int(sep_px[1] // 2)), max(1, int(sep_px[2] // 2)))
+    half = maxima_half_width(sep_px)
     # a merged particle stands well above the noise of the sharp response too
     sharp_unit = unit / main.noise_gain * find.noise_gain
     peaks = local_maxima(find.response, SHARP_MIN_SNR * sharp_unit, half)
@@ -84,15 +89,16 @@ def sharp_only_peaks(
     rough = SHARP_ONLY_FACTOR * main.response[at[:, 0], at[:, 1], at[:, 2]] / unit
     peaks = peaks[rough >= 0.8 * floor]
     scaled = np.asarray(sep_px, dtype=float)
-    if len(peaks) and len(known):
-        near, _ = cKDTree(known / scaled).query((peaks - np.asarray(find.margin)) / scaled)
+    tree = cKDTree(known / scaled) if len(known) else None
+    if len(peaks) and tree is not None:
+        near, _ = tree.query((peaks - np.asarray(find.margin)) / scaled)
         peaks = peaks[near >= 0.6]  # the exact test follows on refined positions
     pos, _ = refine_quadratic(find.response, peaks)
     pos -= np.asarray(find.margin)
     size = np.asarray(shape, dtype=float)
     pos = pos[np.all((pos >= -0.5) & (pos < size - 0.5), axis=1)]
-    if len(pos) and len(known):
-        dist, _ = cKDTree(known / scaled).query(pos / scaled)
+    if len(pos) and tree is not None:
+        dist, _ = tree.query(pos / scaled)
         pos = pos[dist >= 1.0]
     coords = (pos + np.asarray(main.margin)).T
     height = ndimage.map_coordinates(main.response, coords, order=1, mode="nearest")

@@ -62,6 +62,21 @@ def _local_maxima(
     return out
 
 
+def maxima_half_width(sep_px: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Half-size of the local-maximum box for a minimum separation: half of it, at least 1.
+
+    Parameters
+    ----------
+    sep_px : tuple of 3 float
+        Minimum separation per axis, voxels.
+
+    Returns
+    -------
+    tuple of 3 int
+    """
+    return (max(1, int(sep_px[0] // 2)), max(1, int(sep_px[1] // 2)), max(1, int(sep_px[2] // 2)))
+
+
 def local_maxima(
     response: np.ndarray, threshold: float, half_width: tuple[int, int, int]
 ) -> np.ndarray:

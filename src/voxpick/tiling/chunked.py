@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpick.detect.classical import resolve_diameter
+from voxpick.detect.classical import filter_sigma, resolve_diameter
 from voxpick.detect.locate import METHODS
 from voxpick.io.positions import write_positions
 from voxpick.tiling.blocks import Block, plan_blocks, resolve_chunks, resolve_overlap
@@ -349,11 +349,10 @@ def locate_chunked(
     attrs: dict[str, Any] = {"method": method, "diameter_px": d_px}
     if method == "classical":
         merged, threshold = finish_classical(merged, globals_, shape=source.shape, diameter_px=d_px)
-        fs = globals_["filter_scale"]
         attrs.update(
             threshold=threshold,
             noise=globals_["noise"],
-            filter_sigma_px=tuple(fs * d / 2.0 for d in d_px),
+            filter_sigma_px=filter_sigma(globals_["filter_scale"], d_px),
             z_blur_px=globals_["z_blur"],
         )
     order = np.argsort(-merged["score"].to_numpy(), kind="stable")

@@ -34,6 +34,7 @@ from voxpick.detect.classical import (
     WIENER,
     auto_threshold,
     face_factor,
+    filter_sigma,
     locate_classical,
     typical_height,
 )
@@ -222,10 +223,9 @@ def estimate_classical(
     check = {**block_kwargs, "min_relative": min_relative}
     locate_classical(crop, diameter=diameter, voxel_size=voxel_size, **check)
     filter_scale = float(kwargs.get("filter_scale", DEFAULT_FILTER_SCALE))
-    sigma = tuple(filter_scale * d / 2.0 for d in diameter_px)
     bp = log_filter(
         crop,
-        (sigma[0], sigma[1], sigma[2]),
+        filter_sigma(filter_scale, diameter_px),
         z_blur_var=float(z_blur) ** 2,
         wiener=WIENER,
         workers=1,
