@@ -217,3 +217,19 @@ def test_load_picker_by_shipped_name(tmp_path, monkeypatch) -> None:
         load_picker("picker_other")
     monkeypatch.setattr(picker_store, "DEFAULT_PICKER", "picker_toy_v1")
     assert load_picker(device="cpu").thresholds == {"small": 0.3, "large": 0.4}
+
+
+def test_training_crops_keep_handedness_unless_mirroring_is_asked_for():
+    from voxpick.ml.picker_train import PROPER_FLIPS, _orientation
+
+    gen = np.random.default_rng(0)
+    drawn = {_orientation(gen, mirror=False) for _ in range(200)}
+    assert drawn == set(PROPER_FLIPS)  # every 180-degree turn, and never a mirror
+    assert all(len(flips) % 2 == 0 for flips in drawn)
+    mirrored = {_orientation(gen, mirror=True) for _ in range(200)}
+    assert any(len(flips) % 2 == 1 for flips in mirrored)
+    # a chiral pattern turned by any proper flip pair is never its own mirror image
+    chiral = np.zeros((3, 3, 3))
+    chiral[0, 0, 0], chiral[0, 0, 1], chiral[0, 1, 0], chiral[1, 0, 0] = 1, 2, 3, 4
+    mirror = np.flip(chiral, 2)
+    assert not any(np.array_equal(np.flip(chiral, f) if f else chiral, mirror) for f in drawn)

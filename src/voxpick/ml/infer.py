@@ -15,7 +15,10 @@ Pipeline of :func:`locate_unet`:
    threshold, duplicates closer than ``min_separation`` model voxels removed (highest kept).
 4. Sub-voxel refinement: per axis, the vertex of the parabola through the log-heatmap at the
    peak and its two neighbours (exact for a Gaussian blob, the training target).
-5. Positions are mapped back to input voxels; ``score`` is the peak height (0..1).
+5. Positions are mapped back to input voxels; ``score`` is the peak height (0..1), halved for
+   a centre within a quarter radius of a volume face (the classical detector's face rule,
+   :func:`voxpick.detect.peaks.face_factor`: such a particle may be centred outside, cut by
+   the face); detections whose score falls below the threshold are dropped.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from voxpick.detect.peaks import face_factor
 from voxpick.detect.schema import detections_frame
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
@@ -306,8 +310,8 @@ def locate_unet(
     Returns
     -------
     pandas.DataFrame
-        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1),
-        sorted by decreasing score; the same columns with zero rows when nothing is found.
+        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1,
+        halved within a quarter radius of a volume face), sorted by decreasing score; the same columns with zero rows when nothing is found.
 
     Examples
     --------
@@ -336,4 +340,8 @@ def locate_unet(
         peak_radius=max(1, round(0.25 * net.model_diameter)),
         min_separation=0.45 * net.model_diameter,
     )
-    return detections_frame(from_model_coords(points, zoom), heights)
+    pos = from_model_coords(points, zoom)
+    score = heights * face_factor(pos, vol.shape, d_px)  # the classical detector's face rule
+    keep = score >= float(thr)
+    order = np.argsort(-score[keep], kind="stable")
+    return detections_frame(pos[keep][order], score[keep][order])

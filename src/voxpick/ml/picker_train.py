@@ -1,8 +1,9 @@
 """Training (or fine-tuning) the multi-class picker on labelled tomograms; seeded, resumable.
 
 Every step draws ``batch_size`` crops; most are placed so that they contain a labelled particle
-(``focus`` of them), the rest anywhere. Crops are flipped along random axes (flips keep a missing
-wedge about the z axis a wedge) and their intensities jittered. The loss is the voxel-wise
+(``focus`` of them), the rest anywhere. Crops are turned by 180 degrees about a random axis
+(this keeps both the molecules' handedness and a missing wedge about any axis; mirroring is
+opt-in, see ``mirror``) and their intensities jittered. The loss is the voxel-wise
 cross-entropy of the ``1 + n_classes`` maps against the label balls, with particle classes
 weighted ``fg_weight`` against the background (particles are a small fraction of a tomogram).
 
@@ -50,6 +51,10 @@ class PickerTrainConfig:
     gain_range, offset_sigma, noise_max : float
         Intensity jitter: gain drawn log-uniformly in ``[1/gain_range, gain_range]``, offset
         from ``N(0, offset_sigma)``, added Gaussian noise with std up to ``noise_max``.
+    mirror : bool
+        Also mirror crops (flip one or three axes). Off by default: molecules are chiral and
+        a mirrored crop shows the other enantiomer under the same label, which blurs the
+        classes; crops are only turned by 180 degrees about a random axis.
     grad_clip : float
         Gradient-norm clip.
     model : ModelSpec
@@ -76,6 +81,7 @@ class PickerTrainConfig:
     gain_range: float = 1.3
     offset_sigma: float = 0.15
     noise_max: float = 0.4
+    mirror: bool = False
     grad_clip: float = 5.0
     model: ModelSpec = field(default_factory=ModelSpec)
     seed: int = 0
@@ -122,6 +128,18 @@ def _crop_origin(
     return [int(np.clip(a, 0, max(0, n - patch))) for a, n in zip(lo, shape, strict=True)]
 
 
+#: The 180-degree rotations about the three axes (and the identity), as the pairs of axes to
+#: flip. They keep a molecule's handedness and map a missing wedge about any axis onto itself.
+PROPER_FLIPS: tuple[tuple[int, ...], ...] = ((), (0, 1), (0, 2), (1, 2))
+
+
+def _orientation(gen: np.random.Generator, *, mirror: bool) -> tuple[int, ...]:
+    """Axes to flip for one crop: a random 180-degree rotation, or any flips with ``mirror``."""
+    if mirror:
+        return tuple(ax for ax in range(3) if gen.random() < 0.5)
+    return PROPER_FLIPS[int(gen.integers(len(PROPER_FLIPS)))]
+
+
 def _draw_batch(
     tomograms: Sequence[LabelledTomogram], c: PickerTrainConfig, gen: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +154,7 @@ def _draw_batch(
             pad = [(0, s) for s in short]
             img = np.pad(img, pad, mode="reflect")
             lab = np.pad(lab, pad)
-        flips = tuple(ax for ax in range(3) if gen.random() < 0.5)
+        flips = _orientation(gen, mirror=c.mirror)
         if flips:
             img, lab = np.flip(img, flips), np.flip(lab, flips)
         gain = float(np.exp(gen.uniform(-1, 1) * np.log(c.gain_range)))
