@@ -78,13 +78,15 @@ def class_radii(indices: tuple[int, ...]) -> dict[str, float]:
     }
 
 
-def candidates(picker_path: Path, indices: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def candidates(
+    picker_path: Path, indices: tuple[int, ...], *, tta: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All candidates (threshold 0) and the truth of tomograms ``indices``, in Angstrom."""
     picker = load_picker(picker_path, device="cpu")
     found, truth = [], []
     for i in indices:
         vol, picks = load(i)
-        cand = pick_particles(vol, model=picker, thresholds=0.0)
+        cand = pick_particles(vol, model=picker, thresholds=0.0, tta=tta)
         found.append(_in_angstrom(cand, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
         truth.append(_in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
     return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
@@ -97,6 +99,7 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true", help="reuse OUT/picker.pt")
     parser.add_argument("--init", default=None, help="picker to fine-tune from (path or name)")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--tta", action="store_true", help="pick with test-time augmentation")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"{DATA} is absent: nothing to do")
@@ -121,7 +124,7 @@ def main() -> None:
     if args.skip_train:  # the training time recorded with the picker
         train_s = float(load_picker(path, device="cpu").info.get("train_seconds", 0.0))
 
-    cand_val, truth_val = candidates(path, VALIDATION)
+    cand_val, truth_val = candidates(path, VALIDATION, tta=args.tta)
     chosen = choose_thresholds(
         cand_val, truth_val, radii_A={c.name: c.radius_A for c in classes}, beta=4
     )
@@ -137,7 +140,7 @@ def main() -> None:
     for i in TEST:
         vol, truth = load(i)
         t1 = time.perf_counter()
-        found = pick_particles(vol, model=picker)
+        found = pick_particles(vol, model=picker, tta=args.tta)
         pick_s += (time.perf_counter() - t1) / len(TEST)
         picks.append(_in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
         truths.append(_in_angstrom(truth, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
@@ -160,7 +163,9 @@ def main() -> None:
         "`choose_thresholds` needs for a class of its own: one threshold for all, chosen on "
         "them pooled), scored on tomo7-8 (never seen).\n\n"
         f"**F4 (CZII rule, every class weight 1) = {score:.3f}**; picking takes "
-        f"{pick_s:.2f} s per 100^3 tomogram on the CPU.\n\n"
+        f"{pick_s:.2f} s per 100^3 tomogram on the CPU"
+        + (" (with `tta=True`: four 180-degree turns averaged)" if args.tta else "")
+        + ".\n\n"
         + markdown_table(table[cols])
         + "\n\nThresholds (score = objectness x class probability): "
         + ", ".join(f"{k} {v:.3f}" for k, v in thresholds.items())
@@ -169,6 +174,10 @@ def main() -> None:
         title, command = f"Cryo-ET picking, fine-tuned from {args.init}", "--init " + args.init
     else:
         title, command = "Cryo-ET picking, from scratch", ""
+    if args.steps != 1000:
+        command += f" --steps {args.steps}"
+    if args.tta:
+        command += " --tta"
     update_section(title, body, command=f"python bench/cryoet.py {command}".strip())
 
 

@@ -146,3 +146,26 @@ def test_pick_refuses_ambiguous_or_empty_requests(trained, tmp_path) -> None:
         app, ["pick", str(tmp_path / "v.npy"), "--model", str(trained), "-o", "p.csv"]
     )
     assert no_size.exit_code == 2 and "--voxel-size" in no_size.output
+
+
+def test_pick_tta_flag_reaches_the_picker(trained, tmp_path) -> None:
+    from voxpick.io import picks_to_angstrom
+    from voxpick.ml.picker_infer import pick_particles
+
+    vol, _ = _tomogram(201)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    result = CliRunner().invoke(
+        app, ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "-o",
+              str(tmp_path / "a.csv"), "--tta", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    got = read_submission(tmp_path / "a.csv")
+    want = picks_to_angstrom(
+        pick_particles(vol, model=str(trained), voxel_size=VOXEL_A, tta=True),
+        voxel_size=VOXEL_A,
+    )
+    plain = pick_particles(vol, model=str(trained), voxel_size=VOXEL_A)
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got[["z", "y", "x"]].to_numpy(), want[["z", "y", "x"]].to_numpy(),
+                               atol=1e-2)  # fmt: skip
+    assert not np.array_equal(plain["score"].to_numpy(), want["score"].to_numpy()[: len(plain)])

@@ -132,9 +132,11 @@ def trained(tmp_path_factory) -> object:
         labelled_tomogram(*two_class_tomogram(s), CLASSES, voxel_size=1.0, name=f"t{s}")
         for s in (1, 2, 3, 4)
     ]
+    # spheres are their own mirror images, so mirroring is a true symmetry of this data
     cfg = PickerTrainConfig(
-        steps=400, batch_size=2, patch=32, lr=3e-3, warmup=20, model=TINY, seed=5, threads=2
-    )
+        steps=400, batch_size=2, patch=32, lr=3e-3, warmup=20, model=TINY, seed=5, threads=2,
+        mirror=True,
+    )  # fmt: skip
     res = train_picker(tomos, CLASSES, cfg, out, voxel_size=1.0, progress=False, log=None)
     return load_picker(res.model_path, device="cpu")
 
@@ -169,6 +171,26 @@ def test_trained_picker_finds_and_separates_two_classes(trained) -> None:
     assert (table["recall"] >= 0.5).all(), table
     large = table.set_index("particle_type").loc["large"]
     assert large["precision"] >= 0.45, table  # large particles are not also reported as small
+
+
+def test_test_time_augmentation_averages_four_turns(trained) -> None:
+    vol, _ = two_class_tomogram(23)
+    calls: list[tuple[int, int]] = []
+    plain = pick_particles(vol, model=trained, thresholds=0.3)
+    turned = pick_particles(
+        vol, model=trained, thresholds=0.3, tta=True, progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls[-1][0] == calls[-1][1] and calls[-1][1] % 4 == 0  # four passes, one count
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(plain) > 0 and len(turned) > 0
+    # the average over the four turns is itself symmetric: turning the tomogram by 180
+    # degrees turns the picks with it (a single pass of a network is not exactly so)
+    rot = np.flip(vol, (0, 2)).copy()
+    back = pick_particles(rot, model=trained, thresholds=0.3, tta=True)
+    n = np.asarray(vol.shape, dtype=float)
+    pts = back[["z", "y", "x"]].to_numpy() * [-1, 1, -1] + [n[0] - 1, 0, n[2] - 1]
+    d, _ = cKDTree(turned[["z", "y", "x"]].to_numpy()).query(pts)
+    assert len(back) == len(turned) and np.all(d < 1e-3)
 
 
 def test_picks_map_back_through_voxel_size(trained) -> None:

@@ -65,6 +65,33 @@ def test_tiny_training_run_writes_everything_and_resumes(tmp_path):
     assert list(found.columns) == ["z", "y", "x", "score"]
 
 
+def test_init_starts_from_a_trained_model(tmp_path):
+    import torch
+
+    first = train(tiny_config(steps=4), tmp_path / "a", progress=False, log=None)
+    start = load_model(first.model_path.with_suffix(""), device="cpu")
+    # zero steps of learning rate: the continued run must still hold the initial weights
+    lines = []
+    cont = train(tiny_config(steps=1, lr=1e-12, warmup=1, seed=12), tmp_path / "b",
+                 init=first.model_path.with_suffix(""), progress=False, log=lines.append)  # fmt: skip
+    after = load_model(cont.model_path.with_suffix(""), device="cpu")
+    for (name, a), b in zip(start.net.state_dict().items(), after.net.state_dict().values()):
+        if a.dtype.is_floating_point and "running" not in name:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert after.info["init"].endswith("a/model") and any("initialised" in x for x in lines)
+    # a fresh run with the same seed starts elsewhere
+    fresh = train(tiny_config(steps=1, lr=1e-12, warmup=1, seed=12), tmp_path / "c",
+                  progress=False, log=None)  # fmt: skip
+    w = load_model(fresh.model_path.with_suffix(""), device="cpu").net.state_dict()
+    key = next(k for k, v in w.items() if v.dtype.is_floating_point and v.numel() > 10)
+    assert not torch.allclose(w[key], start.net.state_dict()[key])
+    # another architecture is refused with the fix in the message
+    other = ModelSpec(channels=(4, 8), strides=(2,), num_res_units=0)
+    with pytest.raises(ValueError, match="same model settings"):
+        train(tiny_config(steps=1, model=other), tmp_path / "d",
+              init=first.model_path.with_suffix(""), progress=False, log=None)  # fmt: skip
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="resume=True"):
         train(tiny_config(), tmp_path / "none", resume=True, progress=False, log=None)

@@ -72,6 +72,10 @@ def pick_command(
     tile: Annotated[
         int, typer.Option(min=16, help="Inference block edge; lower saves memory.")
     ] = 96,
+    tta: Annotated[
+        bool,
+        typer.Option(help="Average over the tomogram turned 180 degrees about each axis (4x time)"),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Pick every particle class of a trained picker in one tomogram.
@@ -119,11 +123,11 @@ def pick_command(
             with bar:
                 task = bar.add_task("pick", total=None)
                 found = pick_particles(
-                    volume, model=picker, voxel_size=vs, tile=tile,
+                    volume, model=picker, voxel_size=vs, tile=tile, tta=tta,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )  # fmt: skip
         else:
-            found = pick_particles(volume, model=picker, voxel_size=vs, tile=tile)
+            found = pick_particles(volume, model=picker, voxel_size=vs, tile=tile, tta=tta)
         picks = picks_to_angstrom(found, voxel_size=vs).assign(experiment=name)
         if out is not None:
             write_submission(out, picks)

@@ -47,7 +47,8 @@ def train(
         str | None, typer.Option(help="--copick: use only this user's picks as labels.")
     ] = None,
     init: Annotated[
-        Path | None, typer.Option(help="--copick: picker to fine-tune from (NAME.pt).")
+        str | None,
+        typer.Option(help="Model to start from: a name or path (with --copick: a picker)."),
     ] = None,
     beta: Annotated[float, typer.Option(help="--copick: F-beta the thresholds maximise.")] = 4.0,
 ) -> None:
@@ -90,8 +91,9 @@ def train(
             changes["threads"] = threads
         cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
         result = run_training(
-            cfg, out, resume=resume, progress=progress, log=None if progress else err_console.print
-        )
+            cfg, out, resume=resume, init=init, progress=progress,
+            log=None if progress else err_console.print,
+        )  # fmt: skip
     err_console.print(
         f"trained {result.steps} steps in {result.seconds / 60:.1f} min; "
         f"final loss {result.losses[-1] if result.losses else float('nan'):.4f}; "

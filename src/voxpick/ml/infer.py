@@ -311,7 +311,8 @@ def locate_unet(
     -------
     pandas.DataFrame
         One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1,
-        halved within a quarter radius of a volume face), sorted by decreasing score; the same columns with zero rows when nothing is found.
+        halved within a quarter radius of a volume face), sorted by decreasing score; the
+        same columns with zero rows when nothing is found.
 
     Examples
     --------

@@ -5,7 +5,9 @@ Pipeline of :func:`pick_particles`:
 1. Resample the tomogram to the picker's voxel size (box-averaged first when shrinking by 1.5
    or more) and normalise it (:func:`voxpick.ml.picker_data.normalize_tomogram`).
 2. Predict all maps block by block (:func:`voxpick.ml.infer.predict_channels`), with a margin
-   of two of the largest class radii (at least 16 voxels), and take the softmax.
+   of two of the largest class radii (at least 16 voxels), and take the softmax; with
+   ``tta=True`` also for the tomogram turned by 180 degrees about each axis, averaging the
+   probabilities.
 3. Centres: the peaks of the *objectness* ``1 - p(background)``, smoothed with a Gaussian of a
    quarter of the smallest class radius (label balls become peaked at their centres), at least
    that radius apart, with sub-voxel refinement.
@@ -34,6 +36,7 @@ from voxpick.metrics.czii import fbeta
 from voxpick.ml.infer import find_peaks, predict_channels
 from voxpick.ml.picker_data import normalize_tomogram
 from voxpick.ml.picker_store import PickerModel, load_picker
+from voxpick.ml.picker_train import PROPER_FLIPS
 from voxpick.ml.scale import from_model_coords, to_model_scale
 from voxpick.validation import check_volume
 
@@ -91,6 +94,13 @@ def _class_shares(logits: np.ndarray, log_norm: np.ndarray, idx: np.ndarray) -> 
     return total / np.maximum(total.sum(axis=1, keepdims=True), 1e-12)
 
 
+def _progress_offset(
+    progress: Callable[[int, int], None], n: int, of: int
+) -> Callable[[int, int], None]:
+    """Report pass ``n`` of ``of`` inference passes as part of one overall count."""
+    return lambda done, total: progress(n * total + done, of * total)
+
+
 def _suppress(points: np.ndarray, radius: float) -> np.ndarray:
     """Keep-mask over score-sorted ``points``: drop any closer than ``radius`` to a kept one."""
     keep = np.ones(len(points), dtype=bool)
@@ -109,6 +119,7 @@ def pick_particles(
     tile: int = 96,
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
+    tta: bool = False,
 ) -> pd.DataFrame:
     """Pick particles of every class in a tomogram.
 
@@ -129,6 +140,10 @@ def pick_particles(
         Only used when ``model`` is a path.
     progress : callable, optional
         Called as ``progress(done, total)`` after each inference block.
+    tta : bool
+        Test-time augmentation: also predict the tomogram turned by 180 degrees about each
+        axis (turns keep the molecules' handedness and the missing wedge) and average the
+        probabilities. Four times the time; steadier class assignments.
 
     Returns
     -------
@@ -159,11 +174,23 @@ def pick_particles(
     image = normalize_tomogram(scaled)
     radii = picker.radius_voxels()
     margin = max(16, math.ceil(2 * max(radii.values())))
-    logits = predict_channels(
-        image, picker.net, device=picker.device, size_multiple=picker.spec.size_multiple,
-        tile=tile, margin=margin, progress=progress,
-    )  # fmt: skip
-    log_norm = np.logaddexp.reduce(logits, axis=0)
+    turns = PROPER_FLIPS if tta else ((),)
+
+    def log_probabilities(n: int) -> np.ndarray:
+        axes = turns[n]
+        out = predict_channels(
+            np.flip(image, axes).copy() if axes else image, picker.net, device=picker.device,
+            size_multiple=picker.spec.size_multiple, tile=tile, margin=margin,
+            progress=None if progress is None else _progress_offset(progress, n, len(turns)),
+        )  # fmt: skip
+        out = np.flip(out, tuple(a + 1 for a in axes)) if axes else out
+        return out - np.logaddexp.reduce(out, axis=0)
+
+    logits = log_probabilities(0)
+    for n in range(1, len(turns)):  # running log of the summed probabilities (bounded memory)
+        np.logaddexp(logits, log_probabilities(n), out=logits)
+    logits -= math.log(len(turns))  # log of the mean probabilities: normalised, log_norm 0
+    log_norm = np.zeros(logits.shape[1:], dtype=logits.dtype)
     points, heights = _centres(logits, log_norm, min(radii.values()))
     if len(points) == 0:
         return empty_picks()

@@ -32,7 +32,7 @@ from voxpick.ml.config import check_known_keys
 from voxpick.ml.data import Sample, SampleRanges, make_sample
 from voxpick.ml.model import ModelSpec, build_model, pick_device
 from voxpick.ml.scale import MODEL_DIAMETER, NORM_PERCENTILES
-from voxpick.ml.store import atomic_torch_save, atomic_write_json, save_model
+from voxpick.ml.store import atomic_torch_save, atomic_write_json, load_model, save_model
 
 
 @dataclass(frozen=True)
@@ -252,6 +252,19 @@ def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) 
     return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
 
 
+def _initial_weights(init: str | Path, c: TrainConfig) -> dict[str, Any]:
+    """Return the weights of model ``init``, checked against the architecture ``c`` trains."""
+    start = load_model(init, device="cpu")
+    if start.spec != c.model or start.model_diameter != c.model_diameter:
+        raise ValueError(
+            f"init={str(init)!r} has model {start.spec.as_dict()} at diameter "
+            f"{start.model_diameter:g}, but the config trains {c.model.as_dict()} at "
+            f"{c.model_diameter:g}: use the same model settings as the initial model, or "
+            "start without init."
+        )
+    return start.net.state_dict()
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -261,6 +274,7 @@ def train(
     out: str | Path = "voxpick-model",
     *,
     resume: bool = False,
+    init: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = _stderr,
 ) -> TrainResult:
@@ -276,6 +290,11 @@ def train(
         Continue from ``out/ckpt.pt`` with its saved configuration; a ``config`` given here may
         only change ``steps``, ``ckpt_every``, ``log_every``, ``threads`` and ``device`` (its
         other fields are ignored).
+    init : str or pathlib.Path, optional
+        A heatmap model to start from (a name such as ``"unet_colloids_v1"`` or a path written
+        by an earlier run): its weights replace the random initialisation, then training runs
+        ``config.steps`` more steps with their own learning-rate schedule. Its architecture
+        and model diameter must be ``config``'s. Ignored when resuming.
     progress : bool
         Show a progress bar (rich) on stderr.
     log : callable, optional
@@ -321,6 +340,10 @@ def train(
     opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     batch_gen = np.random.default_rng([c.seed, 2**31])
     start, losses, seconds_before = 0, [], 0.0
+    if init is not None and ckpt is None:
+        net.load_state_dict(_initial_weights(init, c))
+        if log is not None:
+            log(f"initialised from {init}")
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -348,7 +371,10 @@ def train(
             "batch_rng": batch_gen.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "config": c.as_dict(),
+            "init": None if init is None else str(init),
         }
+        if ckpt is not None and ckpt.get("init"):
+            state["init"] = ckpt["init"]
         atomic_torch_save(state, ckpt_path)
 
     bar = _Bar(enabled=progress, total=c.steps, done=start)
@@ -392,6 +418,10 @@ def train(
         "torch": torch.__version__,
         "train_config": c.as_dict(),
     }
+    if init is not None:
+        info["init"] = str(init)
+    elif ckpt is not None and ckpt.get("init"):
+        info["init"] = ckpt["init"]
     model_pt, _ = save_model(net, info, out / "model")
     return TrainResult(model_path=model_pt, steps=c.steps, losses=losses, seconds=seconds)
 
