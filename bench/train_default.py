@@ -1,15 +1,19 @@
-"""Train the shipped heatmap U-Net (``unet_colloids_v1``) and install it into the package.
+"""Train the shipped heatmap U-Net and install it into the package.
 
 Usage::
 
-    python bench/train_default.py                    # the shipped recipe, ~65 min on 2 CPU cores
+    python bench/train_default.py                    # v1's recipe, ~30 min on 2 CPU cores
     python bench/train_default.py --resume           # continue after an interruption
     python bench/train_default.py --install-only     # copy finished weights into the package
+    python bench/train_default.py --validate --write # choose the threshold, write the model card
+    python bench/train_default.py --init unet_colloids_v1 --steps N --seed S --lr LR \
+        --name unet_colloids_v2 --out bench/out/train_v2   # continue a shipped model
 
-Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed 20261122)
-into ``bench/out/train_default/`` and, when it finishes, copies ``model.pt``/``model.json`` to
-``src/voxpick/ml/weights/unet_colloids_v1.{pt,json}``. The default peak threshold and the
-validation figures are added to that JSON by ``bench/validate_unet.py``.
+Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed 20261122
+unless ``--seed``) into ``--out`` (default ``bench/out/train_default/``) and, when it
+finishes, copies ``model.pt``/``model.json`` to ``src/voxpick/ml/weights/NAME.{pt,json}``
+(``--name``, default ``unet_colloids_v1``). ``--validate --write`` chooses the default peak
+threshold on validation volumes and writes the test figures into that JSON and the model card.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +35,10 @@ from voxpick.ml import TrainConfig, train
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "voxpick" / "ml" / "weights"
 TRAIN_SEED = 20261122
+DEFAULT_NAME = "unet_colloids_v1"
 
 
-def install(run_dir: Path, name: str = "unet_colloids_v1") -> None:
+def install(run_dir: Path, name: str) -> None:
     info = json.loads((run_dir / "model.json").read_text())
     info["name"] = name
     info.setdefault("date", time.strftime("%Y-%m-%d"))
@@ -196,7 +202,7 @@ def real_volumes(model: Any) -> str:
 def validate(args: argparse.Namespace) -> None:
     from voxpick.ml import load_model
 
-    name = "unet_colloids_v1"
+    name = args.name
     model = load_model(WEIGHTS / name if not args.model else args.model, device="cpu")
     quick = args.quick
     print("validation set (threshold choice), seed", VAL_SEED, flush=True)
@@ -307,6 +313,9 @@ def main() -> None:
     ap.add_argument("--no-others", action="store_true", help="skip classical and trackpy")
     ap.add_argument("--write", action="store_true", help="store threshold + figures in the JSON")
     ap.add_argument("--model", default=None, help="validate this model instead")
+    ap.add_argument("--init", default=None, help="start from this model (name or path)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    ap.add_argument("--name", default=DEFAULT_NAME, help="shipped name to install/validate as")
     args = ap.parse_args()
     if args.validate:
         validate(args)
@@ -314,9 +323,11 @@ def main() -> None:
     if not args.install_only:
         cfg = TrainConfig(seed=args.seed, log_every=25)
         if args.steps is not None:
-            cfg = TrainConfig(**{**cfg.__dict__, "steps": args.steps})
+            cfg = replace(cfg, steps=args.steps)
+        if args.lr is not None:
+            cfg = replace(cfg, lr=args.lr)
         t0 = time.time()
-        res = train(cfg, args.out, resume=args.resume, progress=False)
+        res = train(cfg, args.out, resume=args.resume, init=args.init, progress=False)
         minutes = (time.time() - t0) / 60
         print(
             f"trained {res.steps} steps in {res.seconds / 60:.1f} min "
@@ -324,7 +335,7 @@ def main() -> None:
             flush=True,
         )
     if not args.no_install:
-        install(args.out)
+        install(args.out, args.name)
 
 
 if __name__ == "__main__":

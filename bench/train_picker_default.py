@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/train_picker_default.py                 # ~35 min on 2 CPU cores
+    python bench/train_picker_default.py --steps 2000 --mirror  # v1 as shipped, ~14 min
     python bench/train_picker_default.py --steps 50      # a smoke run (not for shipping)
     python bench/train_picker_default.py --install-only  # copy a finished run into the package
 
@@ -94,7 +94,10 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             f"# {NAME}",
             "",
             f"Multi-class cryo-ET picker shipped with voxpick ({info.get('date', '')}). "
-            "Reproduce: `python bench/train_picker_default.py`.",
+            "Reproduce: `python bench/train_picker_default.py --steps "
+            f"{info.get('steps', '?')}"
+            + (" --mirror" if info.get("train_config", {}).get("mirror") else "")
+            + "`.",
             "",
             "- Classes: the six CZII particle types with the competition's radii, at "
             f"{VOXEL_A} A per voxel (other voxel sizes are resampled to it).",
@@ -102,7 +105,13 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             f"- Training: {N_TRAIN} synthetic tomograms of {SIZE}^3 "
             "(`voxpick.simulate.simulate_tomogram`: crowding 2-8x the CZII mean density, SNR "
             "0.25-1, defocus 2-5 um, tilt range +-45-65 degrees, half phase-flipped), "
-            f"{info.get('steps', '?')} steps, {info.get('minutes', '?')} min on 2 CPU cores.",
+            f"{info.get('steps', '?')} steps, {info.get('minutes', '?')} min on 2 CPU cores"
+            + (
+                "; crops mirrored as well as turned (the default since is turns only)"
+                if info.get("train_config", {}).get("mirror")
+                else ""
+            )
+            + ".",
             "- Thresholds: per class (classes with fewer than 10 validation particles share "
             f"one, chosen on them pooled), F-beta 4 on {N_VAL} separate synthetic tomograms.",
             "",
@@ -131,6 +140,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--install-only", action="store_true")
     parser.add_argument("--no-install", action="store_true")
+    parser.add_argument(
+        "--mirror", action="store_true", help="also mirror crops (how v1 was trained)"
+    )
     args = parser.parse_args()
     path = args.out / "picker"
     cls = classes()
@@ -140,7 +152,9 @@ def main() -> None:
             labelled_tomogram(*tomogram(s), cls, voxel_size=VOXEL_A, name=f"s{s}")
             for s in range(TRAIN_SEED, TRAIN_SEED + N_TRAIN)
         ]
-        cfg = PickerTrainConfig(steps=args.steps, patch=64, seed=TRAIN_SEED, log_every=50)
+        cfg = PickerTrainConfig(
+            steps=args.steps, patch=64, seed=TRAIN_SEED, log_every=50, mirror=args.mirror
+        )
         train_picker(tomos, cls, cfg, args.out, voxel_size=VOXEL_A, progress=False)
     minutes = (time.perf_counter() - t0) / 60
     picker = load_picker(path, device="cpu")
