@@ -97,7 +97,7 @@ def main() -> None:
         + "\n\nThe real PMMA volumes (levke, 315 nm particles, the closest to the challenge's "
         "test sizes) look as elongated as, or more than, the simulator makes such particles; "
         "at the challenge's test conditions the simulated images are elongated about as "
-        "much. So the difficulty there (see \"Accuracy on simulated volumes\") is that of real "
+        'much. So the difficulty there (see "Accuracy on simulated volumes") is that of real '
         "sub-micron colloids, not an artefact of the simulator."
     )
     update_section(
