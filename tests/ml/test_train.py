@@ -72,10 +72,12 @@ def test_init_starts_from_a_trained_model(tmp_path):
     start = load_model(first.model_path.with_suffix(""), device="cpu")
     # zero steps of learning rate: the continued run must still hold the initial weights
     lines = []
+    init = first.model_path.with_suffix("")
     cont = train(tiny_config(steps=1, lr=1e-12, warmup=1, seed=12), tmp_path / "b",
-                 init=first.model_path.with_suffix(""), progress=False, log=lines.append)  # fmt: skip
+                 init=init, progress=False, log=lines.append)  # fmt: skip
     after = load_model(cont.model_path.with_suffix(""), device="cpu")
-    for (name, a), b in zip(start.net.state_dict().items(), after.net.state_dict().values()):
+    pairs = zip(start.net.state_dict().items(), after.net.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
         if a.dtype.is_floating_point and "running" not in name:
             torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     assert after.info["init"].endswith("a/model") and any("initialised" in x for x in lines)
@@ -88,8 +90,8 @@ def test_init_starts_from_a_trained_model(tmp_path):
     # another architecture is refused with the fix in the message
     other = ModelSpec(channels=(4, 8), strides=(2,), num_res_units=0)
     with pytest.raises(ValueError, match="same model settings"):
-        train(tiny_config(steps=1, model=other), tmp_path / "d",
-              init=first.model_path.with_suffix(""), progress=False, log=None)  # fmt: skip
+        train(tiny_config(steps=1, model=other), tmp_path / "d", init=init, progress=False,
+              log=None)  # fmt: skip
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
