@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--tta", action="store_true", help="pick with test-time augmentation")
     parser.add_argument("--mirror", action="store_true", help="also mirror training crops")
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"{DATA} is absent: nothing to do")
@@ -121,7 +122,7 @@ def main() -> None:
                 labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}")
             )
         cfg = PickerTrainConfig(
-            steps=args.steps, patch=48, seed=SEED, log_every=50, mirror=args.mirror
+            steps=args.steps, patch=48, seed=args.seed, log_every=50, mirror=args.mirror
         )
         train_picker(
             tomos, classes, cfg, args.out, voxel_size=VOXEL_A, init=args.init, progress=False
@@ -163,7 +164,7 @@ def main() -> None:
             "precision", "recall", "fbeta"]  # fmt: skip
     body = (
         f"DeepFinder simulated tomograms (100^3, 9 classes x 3 particles each). Trained on "
-        f"tomo1-5 ({args.steps} steps, seed {SEED}, {train_s / 60:.1f} min on this machine"
+        f"tomo1-5 ({args.steps} steps, seed {args.seed}, {train_s / 60:.1f} min on this machine"
         + (f", fine-tuned from {args.init}" if args.init else ", from scratch")
         + (
             "; crops turned and mirrored"
@@ -192,6 +193,8 @@ def main() -> None:
         command += " --tta"
     if args.mirror:
         command += " --mirror"
+    if args.seed != SEED:
+        command += f" --seed {args.seed}"
     update_section(title, body, command=f"python bench/cryoet.py {command}".strip())
 
 
