@@ -11,6 +11,9 @@ import pandas as pd
 from voxpick.ml.picker_store import PickerClass
 from voxpick.validation import check_volume
 
+#: The 180-degree rotations about the three axes (and the identity), as the pairs of axes to
+#: flip. They keep a molecule's handedness and map a missing wedge about any axis onto itself.
+PROPER_FLIPS: tuple[tuple[int, ...], ...] = ((), (0, 1), (0, 2), (1, 2))
 #: A particle is labelled inside a ball of this fraction of its class radius...
 BALL_FRACTION = 0.5
 #: ...but at least this many voxels.

@@ -34,9 +34,8 @@ from scipy.spatial import cKDTree
 
 from voxpick.metrics.czii import fbeta
 from voxpick.ml.infer import find_peaks, predict_channels
-from voxpick.ml.picker_data import normalize_tomogram
+from voxpick.ml.picker_data import PROPER_FLIPS, normalize_tomogram
 from voxpick.ml.picker_store import PickerModel, load_picker
-from voxpick.ml.picker_train import PROPER_FLIPS
 from voxpick.ml.scale import from_model_coords, to_model_scale
 from voxpick.validation import check_volume
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, LabelledTomogram
+from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, PROPER_FLIPS, LabelledTomogram
 from voxpick.ml.picker_store import PickerClass, check_classes, load_picker, save_picker
 from voxpick.ml.store import atomic_torch_save, atomic_write_json
 from voxpick.ml.train import TrainResult, _Bar, _stderr
@@ -126,11 +126,6 @@ def _crop_origin(
     else:
         lo = [int(gen.integers(0, max(1, n - patch + 1))) for n in shape]
     return [int(np.clip(a, 0, max(0, n - patch))) for a, n in zip(lo, shape, strict=True)]
-
-
-#: The 180-degree rotations about the three axes (and the identity), as the pairs of axes to
-#: flip. They keep a molecule's handedness and map a missing wedge about any axis onto itself.
-PROPER_FLIPS: tuple[tuple[int, ...], ...] = ((), (0, 1), (0, 2), (1, 2))
 
 
 def _orientation(gen: np.random.Generator, *, mirror: bool) -> tuple[int, ...]:

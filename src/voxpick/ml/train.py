@@ -340,6 +340,8 @@ def train(
     opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     batch_gen = np.random.default_rng([c.seed, 2**31])
     start, losses, seconds_before = 0, [], 0.0
+    # the model this run started from: a resumed run keeps its own (``init`` is ignored)
+    origin = ckpt.get("init") if ckpt is not None else None if init is None else str(init)
     if init is not None and ckpt is None:
         net.load_state_dict(_initial_weights(init, c))
         if log is not None:
@@ -371,10 +373,8 @@ def train(
             "batch_rng": batch_gen.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "config": c.as_dict(),
-            "init": None if init is None else str(init),
+            "init": origin,
         }
-        if ckpt is not None and ckpt.get("init"):
-            state["init"] = ckpt["init"]
         atomic_torch_save(state, ckpt_path)
 
     bar = _Bar(enabled=progress, total=c.steps, done=start)
@@ -418,10 +418,8 @@ def train(
         "torch": torch.__version__,
         "train_config": c.as_dict(),
     }
-    if init is not None:
-        info["init"] = str(init)
-    elif ckpt is not None and ckpt.get("init"):
-        info["init"] = ckpt["init"]
+    if origin is not None:
+        info["init"] = origin
     model_pt, _ = save_model(net, info, out / "model")
     return TrainResult(model_path=model_pt, steps=c.steps, losses=losses, seconds=seconds)
 
