@@ -5,6 +5,8 @@ Usage::
     python bench/cryoet.py --init picker_czii_synthetic_v1   # fine-tune; ~25 min on 2 cores
     python bench/cryoet.py                 # from scratch; ~60 min on 2 cores
     python bench/cryoet.py --steps 200     # a smoke run (not for reporting)
+    python bench/cryoet.py --init picker_czii_synthetic_v1 --seed 20261123 20261124
+                                           # a seed ensemble: one picker per seed, averaged
 
 Split (fixed, never changed after looking at test figures):
 
@@ -38,7 +40,7 @@ from voxpick.io.volume import read_volume
 from voxpick.metrics.czii import CziiParticle, czii_score
 from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
 from voxpick.ml.picker_infer import choose_thresholds, pick_particles
-from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
+from voxpick.ml.picker_store import PickerClass, ensemble_pickers, load_picker, save_picker
 from voxpick.ml.picker_train import PickerTrainConfig, train_picker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +98,18 @@ def candidates(
     return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
 
 
+def train_one(
+    classes: list[PickerClass], *, seed: int, out: Path, args: argparse.Namespace
+) -> None:
+    """Train one picker on tomo1-5 into ``out/picker``."""
+    tomos: list[LabelledTomogram] = []
+    for i in TRAIN:
+        vol, picks = load(i)
+        tomos.append(labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}"))
+    cfg = PickerTrainConfig(steps=args.steps, patch=48, seed=seed, log_every=50, mirror=args.mirror)
+    train_picker(tomos, classes, cfg, out, voxel_size=VOXEL_A, init=args.init, progress=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -105,7 +119,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--tta", action="store_true", help="pick with test-time augmentation")
     parser.add_argument("--mirror", action="store_true", help="also mirror training crops")
-    parser.add_argument("--seed", type=int, default=SEED, help="training seed")
+    parser.add_argument(
+        "--seed", type=int, nargs="+", default=[SEED],
+        help="training seed; several train one picker each (OUT/seed_S) and average them",
+    )  # fmt: skip
     args = parser.parse_args()
     if not DATA.exists():
         print(f"{DATA} is absent: nothing to do")
@@ -113,24 +130,24 @@ def main() -> None:
     radii = class_radii(TRAIN + VALIDATION)
     classes = [PickerClass(name, r * VOXEL_A) for name, r in radii.items()]
     print("class radii (voxels):", {k: round(v, 2) for k, v in radii.items()})
-    t0 = time.perf_counter()
-    if not args.skip_train:
-        tomos: list[LabelledTomogram] = []
-        for i in TRAIN:
-            vol, picks = load(i)
-            tomos.append(
-                labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}")
-            )
-        cfg = PickerTrainConfig(
-            steps=args.steps, patch=48, seed=args.seed, log_every=50, mirror=args.mirror
-        )
-        train_picker(
-            tomos, classes, cfg, args.out, voxel_size=VOXEL_A, init=args.init, progress=False
-        )
-    train_s = time.perf_counter() - t0
+    seeds = list(dict.fromkeys(args.seed))
+    ensemble = len(seeds) > 1
+    outs = [args.out / f"seed_{s}" for s in seeds] if ensemble else [args.out]
+    train_s = 0.0
+    for seed, out in zip(seeds, outs, strict=True):
+        t0 = time.perf_counter()
+        if not args.skip_train:
+            train_one(classes, seed=seed, out=out, args=args)
+            train_s += time.perf_counter() - t0
+        else:  # the training time recorded with the picker
+            train_s += float(load_picker(out / "picker", device="cpu").info["train_seconds"])
     path = args.out / "picker"
-    if args.skip_train:  # the training time recorded with the picker
-        train_s = float(load_picker(path, device="cpu").info.get("train_seconds", 0.0))
+    if ensemble:
+        members = ensemble_pickers([out / "picker" for out in outs], device="cpu")
+        save_picker(
+            members.net, classes=classes, voxel_size=VOXEL_A, thresholds=members.thresholds,
+            info={**members.info, "train_seconds": train_s}, path=path,
+        )  # fmt: skip
 
     cand_val, truth_val = candidates(path, VALIDATION, tta=args.tta)
     chosen = choose_thresholds(
@@ -140,7 +157,8 @@ def main() -> None:
     picker = load_picker(path, device="cpu")
     save_picker(
         picker.net, classes=classes, voxel_size=VOXEL_A, thresholds=thresholds,
-        info={**picker.info, "thresholds_from": [f"tomo{i}" for i in VALIDATION]}, path=path,
+        info={**picker.info, "thresholds_from": [f"tomo{i}" for i in VALIDATION],
+              "threshold_rule": str(chosen["rule"].iloc[0])}, path=path,
     )  # fmt: skip
 
     picker = load_picker(path, device="cpu")  # with the thresholds just chosen
@@ -162,9 +180,15 @@ def main() -> None:
         return
     cols = ["particle_type", "radius_A", "n_truth", "n_pred", "tp", "fp", "fn",
             "precision", "recall", "fbeta"]  # fmt: skip
+    seed_text = (
+        f"{len(seeds)} pickers averaged (a seed ensemble), seeds {', '.join(map(str, seeds))}, "
+        f"{train_s / 60:.1f} min in all"
+        if ensemble
+        else f"seed {seeds[0]}, {train_s / 60:.1f} min"
+    )
     body = (
         f"DeepFinder simulated tomograms (100^3, 9 classes x 3 particles each). Trained on "
-        f"tomo1-5 ({args.steps} steps, seed {args.seed}, {train_s / 60:.1f} min on this machine"
+        f"tomo1-5 ({args.steps} steps, {seed_text} on this machine"
         + (f", fine-tuned from {args.init}" if args.init else ", from scratch")
         + (
             "; crops turned and mirrored"
@@ -174,7 +198,7 @@ def main() -> None:
         + "), "
         "thresholds chosen for F4 on tomo6 (3 particles per class, fewer than "
         "`choose_thresholds` needs for a class of its own: one threshold for all, chosen on "
-        "them pooled), scored on tomo7-8 (never seen).\n\n"
+        f"them pooled, rule `{chosen['rule'].iloc[0]}`), scored on tomo7-8 (never seen).\n\n"
         f"**F4 (CZII rule, every class weight 1) = {score:.3f}**; picking takes "
         f"{pick_s:.2f} s per 100^3 tomogram on the CPU"
         + (" (with `tta=True`: four 180-degree turns averaged)" if args.tta else "")
@@ -187,14 +211,16 @@ def main() -> None:
         title, command = f"Cryo-ET picking, fine-tuned from {args.init}", "--init " + args.init
     else:
         title, command = "Cryo-ET picking, from scratch", ""
+    if ensemble:
+        title = title.replace("picking,", f"picking, ensemble of {len(seeds)},")
     if args.steps != STEPS:
         command += f" --steps {args.steps}"
     if args.tta:
         command += " --tta"
     if args.mirror:
         command += " --mirror"
-    if args.seed != SEED:
-        command += f" --seed {args.seed}"
+    if seeds != [SEED]:
+        command += " --seed " + " ".join(map(str, seeds))
     update_section(title, body, command=f"python bench/cryoet.py {command}".strip())
 
 

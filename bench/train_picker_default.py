@@ -113,7 +113,8 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             )
             + ".",
             "- Thresholds: per class (classes with fewer than 10 validation particles share "
-            f"one, chosen on them pooled), F-beta 4 on {N_VAL} separate synthetic tomograms.",
+            f"one, chosen on them pooled), F-beta 4 on {N_VAL} separate synthetic tomograms, "
+            f"with `choose_thresholds(rule={info.get('threshold_rule', 'argmax')!r})`.",
             "",
             f"## Test figures ({N_TEST} further synthetic tomograms, never trained or tuned on)",
             "",
@@ -163,7 +164,8 @@ def main() -> None:
     pairs = zip(chosen["particle_type"], chosen["threshold"], strict=True)
     thr = {str(k): float(v) for k, v in pairs}
     info = {**picker.info, "thresholds_from": "synthetic validation seeds "
-            f"{VAL_SEED}-{VAL_SEED + N_VAL - 1}", "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+            f"{VAL_SEED}-{VAL_SEED + N_VAL - 1}", "threshold_rule": str(chosen["rule"].iloc[0]),
+            "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     if not args.install_only:
         info["minutes"] = round(minutes, 1)
     save_picker(picker.net, classes=cls, voxel_size=VOXEL_A, thresholds=thr, info=info, path=path)

@@ -76,11 +76,13 @@ def test_choose_thresholds_maximises_fbeta_by_hand() -> None:
             "x": 0.0, "score": [0.9, 0.8, 0.7, 0.1],
         }
     )  # fmt: skip
-    table = choose_thresholds(picks, truth, radii_A={"p": 10.0}, beta=4.0)
+    table = choose_thresholds(picks, truth, radii_A={"p": 10.0}, beta=4.0, rule="argmax")
     row = table.iloc[0]
     assert row["threshold"] == pytest.approx(0.4)  # midway between 0.7 (kept) and 0.1
     assert (row["tp"], row["fp"], row["fn"]) == (2, 1, 1)
-    table1 = choose_thresholds(picks, truth, radii_A={"p": 10.0}, beta=0.2)  # precision first
+    table1 = choose_thresholds(  # precision first
+        picks, truth, radii_A={"p": 10.0}, beta=0.2, rule="argmax"
+    )
     assert table1.iloc[0]["threshold"] == pytest.approx(0.85)  # midway between 0.9 and 0.8
 
 
@@ -96,10 +98,12 @@ def test_classes_with_few_particles_share_a_pooled_threshold() -> None:
          "score": [0.9, 0.8, 0.3, 0.6, 0.5]}
     )  # fmt: skip
     radii = {"p": 10.0, "q": 10.0}
-    own = choose_thresholds(picks, truth, radii_A=radii, beta=1.0, min_truth=0)
+    own = choose_thresholds(picks, truth, radii_A=radii, beta=1.0, min_truth=0, rule="argmax")
     assert not own["pooled"].any()
     assert own["threshold"].tolist() == pytest.approx([0.3, 0.55])  # all of p; q: its hit
-    pooled = choose_thresholds(picks, truth, radii_A=radii, beta=1.0)  # 2 and 1 < 10 truths
+    pooled = choose_thresholds(  # 2 and 1 < 10 truths
+        picks, truth, radii_A=radii, beta=1.0, rule="argmax"
+    )
     assert pooled["pooled"].all() and pooled["threshold"].nunique() == 1
     # pooled scores 0.9 h, 0.8 m, 0.6 h, 0.5 m, 0.3 h: F1 is best keeping all (3 tp, 2 fp)
     assert pooled["threshold"].iloc[0] == pytest.approx(0.3)
@@ -255,3 +259,64 @@ def test_training_crops_keep_handedness_unless_mirroring_is_asked_for():
     chiral[0, 0, 0], chiral[0, 0, 1], chiral[0, 1, 0], chiral[1, 0, 0] = 1, 2, 3, 4
     mirror = np.flip(chiral, 2)
     assert not any(np.array_equal(np.flip(chiral, f) if f else chiral, mirror) for f in drawn)
+
+
+def test_ensemble_averages_member_probabilities_and_round_trips(trained, tmp_path) -> None:
+    import torch
+
+    from voxpick.ml.picker_store import EnsembleNet, ensemble_pickers
+
+    torch.manual_seed(0)
+    other_pt, _ = save_picker(
+        build_model(TINY, out_channels=3), classes=CLASSES, voxel_size=1.0,
+        thresholds={"small": 0.2, "large": 0.6}, info={"model": TINY.as_dict()},
+        path=tmp_path / "other",
+    )  # fmt: skip
+    other = load_picker(other_pt, device="cpu")
+    ens = ensemble_pickers([trained, tmp_path / "other"], device="cpu")
+    assert isinstance(ens.net, EnsembleNet) and ens.info["ensemble"] == 2
+    assert ens.classes == CLASSES and ens.voxel_size == 1.0
+    mean_thr = (trained.thresholds["large"] + 0.6) / 2
+    assert ens.thresholds["large"] == pytest.approx(mean_thr)  # stop-gap default
+    x = torch.randn(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        want = (trained.net(x).softmax(1) + other.net(x).softmax(1)) / 2
+        got = ens.net(x)
+    assert torch.allclose(got.exp(), want, atol=1e-5)  # log of the mean probabilities
+    pt, _ = save_picker(
+        ens.net, classes=ens.classes, voxel_size=ens.voxel_size, thresholds=ens.thresholds,
+        info=ens.info, path=tmp_path / "ens",
+    )  # fmt: skip
+    loaded = load_picker(pt, device="cpu")
+    assert loaded.info["ensemble"] == 2 and len(loaded.info["members"]) == 2
+    with torch.no_grad():  # float16 storage: the same maps to a few parts in a thousand
+        assert torch.allclose(loaded.net(x).exp(), want, atol=5e-3)
+    # an ensemble of one picker with itself picks exactly what the picker picks
+    vol, _ = two_class_tomogram(41)
+    alone = pick_particles(vol, model=trained, thresholds=0.3)
+    twice = pick_particles(vol, model=ensemble_pickers([trained, trained]), thresholds=0.3)
+    assert len(alone) > 0
+    pd.testing.assert_frame_equal(alone, twice, atol=1e-4)
+
+
+def test_ensemble_refuses_mismatched_members_and_fine_tuning_from_it(trained, tmp_path) -> None:
+    from voxpick.ml.picker_store import ensemble_pickers
+    from voxpick.ml.picker_train import _init_from
+
+    with pytest.raises(ValueError, match="at least 2"):
+        ensemble_pickers([trained])
+    save_picker(
+        build_model(TINY, out_channels=3), classes=CLASSES[::-1], voxel_size=1.0,
+        thresholds={}, info={"model": TINY.as_dict()}, path=tmp_path / "swapped",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"models\[1\] differs .* classes"):
+        ensemble_pickers([trained, tmp_path / "swapped"])
+    ens = ensemble_pickers([trained, trained])
+    with pytest.raises(ValueError, match="already an ensemble"):
+        ensemble_pickers([ens, trained])
+    save_picker(
+        ens.net, classes=CLASSES, voxel_size=1.0, thresholds=ens.thresholds, info=ens.info,
+        path=tmp_path / "ens",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="is an ensemble of 2 pickers"):
+        _init_from(build_model(TINY, out_channels=3), tmp_path / "ens")

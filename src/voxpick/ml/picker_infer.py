@@ -32,10 +32,10 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from voxpick.metrics.czii import fbeta
 from voxpick.ml.infer import find_peaks, predict_channels
 from voxpick.ml.picker_data import PROPER_FLIPS, normalize_tomogram
 from voxpick.ml.picker_store import PickerModel, load_picker
+from voxpick.ml.picker_thresholds import choose_thresholds
 from voxpick.ml.scale import from_model_coords, to_model_scale
 from voxpick.validation import check_volume
 
@@ -219,108 +219,5 @@ def pick_particles(
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _hits(truth: np.ndarray, picks: np.ndarray, radius: float) -> list[list[int]]:
-    if len(truth) == 0 or len(picks) == 0:
-        return [[] for _ in range(len(picks))]
-    return list(cKDTree(truth).query_ball_point(picks, r=radius))
-
-
-#: Classes with fewer validation particles than this share one pooled threshold by default.
-MIN_TRUTH_PER_CLASS = 10
-
-#: One candidate: its score and the truth points it hits, as (class, experiment, index) keys.
-_Event = tuple[float, list[tuple[str, str, int]]]
-
-
-def _class_events(cand: pd.DataFrame, ref: pd.DataFrame, name: str, radius: float) -> list[_Event]:
-    events: list[_Event] = []
-    for exp, group in cand.groupby("experiment"):
-        t = ref.loc[ref["experiment"] == exp, ["z", "y", "x"]].to_numpy(float)
-        hits = _hits(t, group[["z", "y", "x"]].to_numpy(float), radius)
-        keys = [[(name, str(exp), j) for j in h] for h in hits]
-        events += [(float(sc), k) for sc, k in zip(group["score"], keys, strict=True)]
-    return events
-
-
-def _best_cut(events: list[_Event], n_truth: int, beta: float) -> float:
-    """Threshold maximising F-beta over ``events``, midway to the next lower score."""
-    events = sorted(events, key=lambda e: -e[0])
-    best_f, cut = -1.0, 1.0
-    seen: set[tuple[str, str, int]] = set()
-    for i, (score, hit) in enumerate(events):
-        seen.update(hit)
-        if i + 1 < len(events) and events[i + 1][0] == score:
-            continue  # a threshold keeps all tied scores
-        tp = len(seen)
-        _, _, f = fbeta(tp, i + 1 - tp, n_truth - tp, float(beta))
-        if f > best_f:  # midway: the widest margin that keeps the same picks on this data
-            best_f = f
-            cut = 0.5 * (score + events[i + 1][0]) if i + 1 < len(events) else score
-    return cut
-
-
-def choose_thresholds(
-    picks: pd.DataFrame,
-    truth: pd.DataFrame,
-    *,
-    radii_A: Mapping[str, float],
-    beta: float = 4.0,
-    distance_multiplier: float = 0.5,
-    min_truth: int = MIN_TRUTH_PER_CLASS,
-) -> pd.DataFrame:
-    """Per-class score threshold maximising F-beta on labelled data (CZII's counting rule).
-
-    Parameters
-    ----------
-    picks : pandas.DataFrame
-        Candidates from :func:`pick_particles` with ``thresholds=0``: ``experiment,
-        particle_type, z, y, x`` (Angstrom) and ``score``.
-    truth : pandas.DataFrame
-        ``experiment, particle_type, z, y, x`` (Angstrom).
-    radii_A : mapping
-        Radius of every class to choose for (Angstrom).
-    beta : float
-        F-beta parameter (4 for CZII).
-    distance_multiplier : float
-        A pick hits a truth point within ``radius * distance_multiplier``.
-    min_truth : int
-        A class with fewer validation particles than this does not get a threshold of its
-        own, which a handful of particles would overfit: all such classes share one, chosen
-        on their candidates pooled (summed true and false positives). ``0`` or ``1`` chooses
-        every class on its own.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per class: ``particle_type, threshold, tp, fp, fn, precision, recall, fbeta,
-        pooled`` at the chosen threshold, placed midway between the lowest score it keeps and
-        the next lower candidate score (the widest margin for the same picks on this data).
-        A class with no truth gets threshold 1 (pick nothing).
-    """
-    if not isinstance(min_truth, int | np.integer) or min_truth < 0:
-        raise ValueError(f"min_truth={min_truth!r} must be a non-negative int, e.g. 10.")
-    events: dict[str, list[_Event]] = {}
-    n_truth: dict[str, int] = {}
-    for name, radius in radii_A.items():
-        ref = truth.loc[truth["particle_type"] == name]
-        cand = picks.loc[picks["particle_type"] == name]
-        events[name] = _class_events(cand, ref, name, radius * distance_multiplier)
-        n_truth[name] = len(ref)
-    few = [n for n in radii_A if 0 < n_truth[n] < min_truth]
-    pooled_cut = _best_cut([e for n in few for e in events[n]], sum(n_truth[n] for n in few), beta)
-    rows = []
-    for name in radii_A:
-        if n_truth[name] == 0:
-            cut = 1.0
-        else:
-            cut = pooled_cut if name in few else _best_cut(events[name], n_truth[name], beta)
-        kept = [e for e in events[name] if e[0] >= cut]
-        tp = len({k for e in kept for k in e[1]})
-        fp, fn = len(kept) - tp, n_truth[name] - tp
-        p, r, f = fbeta(tp, fp, fn, float(beta))
-        rows.append({
-            "particle_type": name, "threshold": cut, "tp": tp, "fp": fp, "fn": fn,
-            "precision": p, "recall": r, "fbeta": f if n_truth[name] else 0.0,
-            "pooled": name in few,
-        })  # fmt: skip
-    return pd.DataFrame(rows)
+# Threshold selection lives in its own module; re-exported here for existing imports.
+__all__ = ["PICK_COLUMNS", "choose_thresholds", "empty_picks", "pick_particles"]

@@ -8,6 +8,7 @@ with the weights; tomograms at another voxel size are resampled to it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,32 @@ class PickerModel:
         return {c.name: c.radius_A / self.voxel_size for c in self.classes}
 
 
+class EnsembleNet(nn.Module):
+    """Several pickers of one architecture and class list, answering as one.
+
+    Its output is the log of the members' mean softmax probabilities: already normalised
+    log-probabilities, so inference treats it like one network's output maps.
+
+    Parameters
+    ----------
+    members : sequence of torch.nn.Module
+        Networks with the same output maps (background first, then the classes in order).
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}.")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of the mean class probabilities of the members, per voxel."""
+        out = self.members[0](x).log_softmax(dim=1)
+        for member in self.members[1:]:  # running log-sum: one extra map set in memory
+            out = torch.logaddexp(out, member(x).log_softmax(dim=1))
+        return out - math.log(len(self.members))
+
+
 def save_picker(
     net: nn.Module,
     *,
@@ -136,7 +163,8 @@ def save_picker(
         The weights file and the JSON file.
     """
     description = {  # the explicit arguments win over stale copies inside ``info``
-        **dict(info),
+        **{k: v for k, v in info.items() if k != "ensemble"},
+        **({"ensemble": len(net.members)} if isinstance(net, EnsembleNet) else {}),
         "format": PICKER_FORMAT,
         "classes": [{"name": c.name, "radius_A": c.radius_A} for c in classes],
         "voxel_size": float(voxel_size),
@@ -177,7 +205,14 @@ def load_picker(
     )
     spec = ModelSpec.from_dict(info["model"])
     classes = check_classes(info["classes"])
-    net = build_model(spec, out_channels=1 + len(classes))
+    n_members = int(info.get("ensemble", 0))
+    net: nn.Module
+    if n_members:
+        net = EnsembleNet(
+            [build_model(spec, out_channels=1 + len(classes)) for _ in range(n_members)]
+        )
+    else:
+        net = build_model(spec, out_channels=1 + len(classes))
     net.load_state_dict(read_state(pt))
     dev = pick_device(device)
     net.to(dev).eval()
@@ -190,3 +225,81 @@ def load_picker(
         device=dev,
         info=info,
     )
+
+
+def ensemble_pickers(
+    models: Sequence[PickerModel | str | Path],
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    device: str | torch.device | None = None,
+) -> PickerModel:
+    """Combine trained pickers into one that averages their class probabilities.
+
+    Pickers trained alike but from different seeds disagree most on look-alike classes;
+    their average is steadier than any one of them (a seed ensemble). Picking costs one
+    network pass per member. Save the result with :func:`save_picker` (one ``.pt`` + ``.json``,
+    loaded by :func:`load_picker` like any picker).
+
+    Parameters
+    ----------
+    models : sequence of PickerModel, str or pathlib.Path
+        At least two pickers (loaded, or paths / shipped names) with the same architecture,
+        classes (names, order and radii) and voxel size.
+    thresholds : mapping, optional
+        Per-class pick thresholds of the ensemble. Default: the mean of the members' own,
+        a stop-gap: choose them again for the ensemble on validation data
+        (:func:`voxpick.ml.picker_infer.choose_thresholds`).
+    device : str or torch.device, optional
+        Where the ensemble runs; ``None`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    PickerModel
+        ``info`` holds ``ensemble`` (the member count) and ``members`` (each member's
+        training seed, steps, initialisation and training tomograms).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two members, a member that is itself an ensemble, or members that differ
+        in architecture, classes or voxel size.
+    """
+    if isinstance(models, str | Path) or len(models) < 2:
+        raise ValueError(
+            f"models={models!r}: an ensemble needs a sequence of at least 2 pickers, e.g. "
+            "['run_a/picker', 'run_b/picker']."
+        )
+    pickers = [m if isinstance(m, PickerModel) else load_picker(m, device="cpu") for m in models]
+    first = pickers[0]
+    for i, p in enumerate(pickers):
+        if isinstance(p.net, EnsembleNet):
+            raise ValueError(f"models[{i}] is already an ensemble: list its members instead.")
+        differs = [
+            what
+            for what, a, b in (
+                ("architecture", p.spec.as_dict(), first.spec.as_dict()),
+                ("classes", p.classes, first.classes),
+                ("voxel_size", p.voxel_size, first.voxel_size),
+            )
+            if a != b
+        ]
+        if differs:
+            raise ValueError(
+                f"models[{i}] differs from models[0] in {', '.join(differs)}: ensemble only "
+                "pickers trained for the same classes, voxel size and architecture."
+            )
+    if thresholds is None:
+        names = [c.name for c in first.classes]
+        n_pickers = len(pickers)
+        thr = {n: sum(p.thresholds.get(n, 0.5) for p in pickers) / n_pickers for n in names}
+    else:
+        thr = {str(k): float(v) for k, v in thresholds.items()}
+    keys = ("train_config", "steps", "init", "trained_on", "date")
+    members = [{k: p.info[k] for k in keys if k in p.info} for p in pickers]
+    dev = pick_device(device)
+    net = EnsembleNet([p.net for p in pickers]).to(dev).eval()
+    info = {"model": first.spec.as_dict(), "ensemble": len(pickers), "members": members}
+    return PickerModel(
+        net=net, spec=first.spec, classes=first.classes, voxel_size=first.voxel_size,
+        thresholds=thr, device=dev, info=info,
+    )  # fmt: skip

@@ -187,7 +187,13 @@ def _lr_at(step: int, c: PickerTrainConfig) -> float:
 
 def _init_from(net: torch.nn.Module, path: str | Path) -> int:
     """Copy every weight of a saved picker whose shape matches; returns how many were copied."""
-    old = load_picker(path, device="cpu").net.state_dict()
+    start = load_picker(path, device="cpu")
+    if "ensemble" in start.info:
+        raise ValueError(
+            f"init={str(path)!r} is an ensemble of {start.info['ensemble']} pickers: "
+            "fine-tune from one picker (one of its members) instead."
+        )
+    old = start.net.state_dict()
     own = net.state_dict()
     same = {k: v for k, v in old.items() if k in own and own[k].shape == v.shape}
     own.update(same)
