@@ -7,6 +7,8 @@ Usage::
     python bench/cryoet.py --steps 200     # a smoke run (not for reporting)
     python bench/cryoet.py --init picker_czii_synthetic_v1 --seed 20261123 20261124
                                            # a seed ensemble: one picker per seed, averaged
+    python bench/cryoet.py --init picker_czii_synthetic_v1 --refit
+                                           # then retrain on tomo1-6, keeping the thresholds
 
 Split (fixed, never changed after looking at test figures):
 
@@ -99,11 +101,16 @@ def candidates(
 
 
 def train_one(
-    classes: list[PickerClass], *, seed: int, out: Path, args: argparse.Namespace
+    classes: list[PickerClass],
+    *,
+    seed: int,
+    out: Path,
+    args: argparse.Namespace,
+    indices: tuple[int, ...] = TRAIN,
 ) -> None:
-    """Train one picker on tomo1-5 into ``out/picker``."""
+    """Train one picker on tomograms ``indices`` (default tomo1-5) into ``out/picker``."""
     tomos: list[LabelledTomogram] = []
-    for i in TRAIN:
+    for i in indices:
         vol, picks = load(i)
         tomos.append(labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}"))
     cfg = PickerTrainConfig(steps=args.steps, patch=48, seed=seed, log_every=50, mirror=args.mirror)
@@ -119,6 +126,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--tta", action="store_true", help="pick with test-time augmentation")
     parser.add_argument("--mirror", action="store_true", help="also mirror training crops")
+    parser.add_argument(
+        "--refit", action="store_true",
+        help="after choosing the thresholds, retrain on tomo1-6 (same seeds) and keep them",
+    )  # fmt: skip
     parser.add_argument(
         "--seed", type=int, nargs="+", default=[SEED],
         help="training seed; several train one picker each (OUT/seed_S) and average them",
@@ -161,6 +172,28 @@ def main() -> None:
               "threshold_rule": str(chosen["rule"].iloc[0])}, path=path,
     )  # fmt: skip
 
+    if args.refit:  # the same recipe on tomo1-6; the thresholds chosen above carry over
+        refit = args.out / "refit"
+        refit_outs = [refit / f"seed_{s}" for s in seeds] if ensemble else [refit]
+        for seed, out in zip(seeds, refit_outs, strict=True):
+            if args.skip_train and (out / "picker.pt").exists():
+                train_s += float(load_picker(out / "picker", device="cpu").info["train_seconds"])
+            else:
+                t0 = time.perf_counter()
+                train_one(classes, seed=seed, out=out, args=args, indices=TRAIN + VALIDATION)
+                train_s += time.perf_counter() - t0
+        final = (
+            ensemble_pickers([out / "picker" for out in refit_outs], device="cpu")
+            if ensemble
+            else load_picker(refit / "picker", device="cpu")
+        )
+        path = refit / "picker"
+        save_picker(
+            final.net, classes=classes, voxel_size=VOXEL_A, thresholds=thresholds,
+            info={**final.info, "thresholds_from": "tomo6, with the pickers trained on tomo1-5"},
+            path=path,
+        )  # fmt: skip
+
     picker = load_picker(path, device="cpu")  # with the thresholds just chosen
     picks, truths, pick_s = [], [], 0.0
     for i in TEST:
@@ -196,7 +229,13 @@ def main() -> None:
             else "; crops turned by 180 degrees, never mirrored; the step count chosen on tomo6"
         )
         + "), "
-        "thresholds chosen for F4 on tomo6 (3 particles per class, fewer than "
+        + (
+            "then trained again the same way on tomo1-6 (`--refit`) keeping the thresholds "
+            "chosen below with the tomo1-5 pickers; "
+            if args.refit
+            else ""
+        )
+        + "thresholds chosen for F4 on tomo6 (3 particles per class, fewer than "
         "`choose_thresholds` needs for a class of its own: one threshold for all, chosen on "
         f"them pooled, rule `{chosen['rule'].iloc[0]}`), scored on tomo7-8 (never seen).\n\n"
         f"**F4 (CZII rule, every class weight 1) = {score:.3f}**; picking takes "
@@ -213,6 +252,9 @@ def main() -> None:
         title, command = "Cryo-ET picking, from scratch", ""
     if ensemble:
         title = title.replace("picking,", f"picking, ensemble of {len(seeds)},")
+    if args.refit:
+        title += ", refit on tomo1-6"
+        command += " --refit"
     if args.steps != STEPS:
         command += f" --steps {args.steps}"
     if args.tta:
