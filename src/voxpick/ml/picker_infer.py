@@ -183,7 +183,8 @@ def pick_particles(
             progress=None if progress is None else _progress_offset(progress, n, len(turns)),
         )  # fmt: skip
         out = np.flip(out, tuple(a + 1 for a in axes)) if axes else out
-        return out - np.logaddexp.reduce(out, axis=0)
+        out -= np.logaddexp.reduce(out, axis=0)  # in place: one copy of the maps in memory
+        return out
 
     logits = log_probabilities(0)
     for n in range(1, len(turns)):  # running log of the summed probabilities (bounded memory)
