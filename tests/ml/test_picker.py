@@ -275,6 +275,7 @@ def test_ensemble_averages_member_probabilities_and_round_trips(trained, tmp_pat
     other = load_picker(other_pt, device="cpu")
     ens = ensemble_pickers([trained, tmp_path / "other"], device="cpu")
     assert isinstance(ens.net, EnsembleNet) and ens.info["ensemble"] == 2
+    assert all(m is not trained.net for m in ens.net.members)  # the caller's picker untouched
     assert ens.classes == CLASSES and ens.voxel_size == 1.0
     mean_thr = (trained.thresholds["large"] + 0.6) / 2
     assert ens.thresholds["large"] == pytest.approx(mean_thr)  # stop-gap default

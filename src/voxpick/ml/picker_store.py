@@ -8,6 +8,7 @@ with the weights; tomograms at another voxel size are resampled to it.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -236,7 +237,8 @@ def ensemble_pickers(
     """Combine trained pickers into one that averages their class probabilities.
 
     Pickers trained alike but from different seeds disagree most on look-alike classes;
-    their average is steadier than any one of them (a seed ensemble). Picking costs one
+    their average is usually steadier than any one of them (a seed ensemble; check on
+    validation data, as docs/cryoet.md shows it is not a sure gain). Picking costs one
     network pass per member. Save the result with :func:`save_picker` (one ``.pt`` + ``.json``,
     loaded by :func:`load_picker` like any picker).
 
@@ -297,7 +299,8 @@ def ensemble_pickers(
     keys = ("train_config", "steps", "init", "trained_on", "date")
     members = [{k: p.info[k] for k in keys if k in p.info} for p in pickers]
     dev = pick_device(device)
-    net = EnsembleNet([p.net for p in pickers]).to(dev).eval()
+    # copies: moving the ensemble to ``dev`` must not move the callers' own pickers
+    net = EnsembleNet([copy.deepcopy(p.net) for p in pickers]).to(dev).eval()
     info = {"model": first.spec.as_dict(), "ensemble": len(pickers), "members": members}
     return PickerModel(
         net=net, spec=first.spec, classes=first.classes, voxel_size=first.voxel_size,
