@@ -42,7 +42,13 @@ from voxpick.io.volume import read_volume
 from voxpick.metrics.czii import CziiParticle, czii_score
 from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
 from voxpick.ml.picker_infer import choose_thresholds, pick_particles
-from voxpick.ml.picker_store import PickerClass, ensemble_pickers, load_picker, save_picker
+from voxpick.ml.picker_store import (
+    PickerClass,
+    PickerModel,
+    ensemble_pickers,
+    load_picker,
+    save_picker,
+)
 from voxpick.ml.picker_train import PickerTrainConfig, train_picker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,10 +93,11 @@ def class_radii(indices: tuple[int, ...]) -> dict[str, float]:
 
 
 def candidates(
-    picker_path: Path, indices: tuple[int, ...], *, tta: bool = False
+    picker: PickerModel | Path, indices: tuple[int, ...], *, tta: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All candidates (threshold 0) and the truth of tomograms ``indices``, in Angstrom."""
-    picker = load_picker(picker_path, device="cpu")
+    if not isinstance(picker, PickerModel):
+        picker = load_picker(picker, device="cpu")
     found, truth = [], []
     for i in indices:
         vol, picks = load(i)

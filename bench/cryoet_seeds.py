@@ -25,26 +25,12 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from cryoet import TEST, TRAIN, VALIDATION, VOXEL_A, _in_angstrom, class_radii, load
+from cryoet import TEST, TRAIN, VALIDATION, VOXEL_A, candidates, class_radii
 from voxpick.metrics.czii import CziiParticle, czii_score
-from voxpick.ml.picker_infer import pick_particles
-from voxpick.ml.picker_store import PickerModel, ensemble_pickers, load_picker
+from voxpick.ml.picker_store import ensemble_pickers, load_picker
 from voxpick.ml.picker_thresholds import RULES, choose_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def all_candidates(
-    picker: PickerModel, indices: tuple[int, ...]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every candidate (threshold 0) and the truth of tomograms ``indices``, in Angstrom."""
-    found, truth = [], []
-    for i in indices:
-        vol, picks = load(i)
-        cand = pick_particles(vol, model=picker, thresholds=0.0)
-        found.append(_in_angstrom(cand, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-        truth.append(_in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-    return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
 
 
 def main() -> None:
@@ -65,8 +51,8 @@ def main() -> None:
                 if n == 1
                 else ensemble_pickers([members[s] for s in combo], device="cpu")
             )
-            cand_val, truth_val = all_candidates(picker, VALIDATION)
-            cand_test, truth_test = all_candidates(picker, TEST)
+            cand_val, truth_val = candidates(picker, VALIDATION)
+            cand_test, truth_test = candidates(picker, TEST)
             for rule in RULES:
                 chosen = choose_thresholds(cand_val, truth_val, radii_A=radii, rule=rule)
                 thr = dict(zip(chosen["particle_type"], chosen["threshold"], strict=True))

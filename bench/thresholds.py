@@ -23,10 +23,8 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_picker_default import VOXEL_A, classes, tomogram
-from voxpick.io.czii_csv import picks_to_angstrom
+from train_picker_default import classes, run_picks
 from voxpick.metrics.czii import CziiParticle, czii_score
-from voxpick.ml.picker_infer import pick_particles
 from voxpick.ml.picker_store import load_picker
 from voxpick.ml.picker_thresholds import RULES, choose_thresholds
 
@@ -41,14 +39,8 @@ def candidates() -> tuple[pd.DataFrame, pd.DataFrame]:
     if cand_csv.exists() and truth_csv.exists():
         return pd.read_csv(cand_csv), pd.read_csv(truth_csv)
     picker = load_picker("picker_czii_synthetic_v1", device="cpu")
-    found, truth = [], []
-    for s in SEEDS:
-        vol, t = tomogram(s)
-        p = pick_particles(vol, model=picker, thresholds=0.0)
-        found.append(picks_to_angstrom(p, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))
-        truth.append(picks_to_angstrom(t, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))
+    cand, tru = run_picks(picker, SEEDS, 0.0)
     OUT.mkdir(parents=True, exist_ok=True)
-    cand, tru = pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
     cand.to_csv(cand_csv, index=False)
     tru.to_csv(truth_csv, index=False)
     return cand, tru

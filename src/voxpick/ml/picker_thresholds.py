@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
+from scipy.special import expit, logit
 
 from voxpick.metrics.czii import fbeta
 
@@ -82,8 +83,7 @@ def _best_cut(events: list[_Event], n_truth: int, beta: float) -> tuple[float, f
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
-    q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(q / (1 - q)))
+    return np.asarray(logit(np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)))
 
 
 def fit_calibration(
@@ -111,7 +111,7 @@ def fit_calibration(
 
     def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
         z = p[0] + p[1] * x
-        resid = 1 / (1 + np.exp(-z)) - y
+        resid = expit(z) - y
         value = float(np.sum(np.logaddexp(0, z) - y * z))
         value += prior * (p[0] ** 2 + (p[1] - 1) ** 2)
         grad = np.array(
@@ -136,7 +136,7 @@ def _calibrated_cut(
     target = best_f / (1 + beta**2)
     if b <= 0.05:  # scores carry no information about hits: the identity is all we have
         return float(target)
-    return float(1 / (1 + np.exp(-(_logit(target) - a) / b)))
+    return float(expit((_logit(target) - a) / b))
 
 
 def choose_thresholds(

@@ -26,7 +26,13 @@ import torch.nn.functional as F
 from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.model import ModelSpec, build_model, pick_device
 from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, PROPER_FLIPS, LabelledTomogram
-from voxpick.ml.picker_store import PickerClass, check_classes, load_picker, save_picker
+from voxpick.ml.picker_store import (
+    EnsembleNet,
+    PickerClass,
+    check_classes,
+    load_picker,
+    save_picker,
+)
 from voxpick.ml.store import atomic_torch_save, atomic_write_json
 from voxpick.ml.train import TrainResult, _Bar, _stderr
 
@@ -188,7 +194,7 @@ def _lr_at(step: int, c: PickerTrainConfig) -> float:
 def _init_from(net: torch.nn.Module, path: str | Path) -> int:
     """Copy every weight of a saved picker whose shape matches; returns how many were copied."""
     start = load_picker(path, device="cpu")
-    if "ensemble" in start.info:
+    if isinstance(start.net, EnsembleNet):
         raise ValueError(
             f"init={str(path)!r} is an ensemble of {start.info['ensemble']} pickers: "
             "fine-tune from one picker (one of its members) instead."
