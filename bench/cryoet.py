@@ -120,7 +120,10 @@ def train_one(
     for i in indices:
         vol, picks = load(i)
         tomos.append(labelled_tomogram(vol, picks, classes, voxel_size=VOXEL_A, name=f"tomo{i}"))
-    cfg = PickerTrainConfig(steps=args.steps, patch=48, seed=seed, log_every=50, mirror=args.mirror)
+    cfg = PickerTrainConfig(
+        steps=args.steps, patch=48, seed=seed, log_every=50, mirror=args.mirror,
+        rotate_degrees=args.rotate,
+    )  # fmt: skip
     train_picker(tomos, classes, cfg, out, voxel_size=VOXEL_A, init=args.init, progress=False)
 
 
@@ -133,6 +136,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--tta", action="store_true", help="pick with test-time augmentation")
     parser.add_argument("--mirror", action="store_true", help="also mirror training crops")
+    parser.add_argument(
+        "--rotate", type=float, default=0.0, metavar="DEG",
+        help="also turn training crops by random rotations of up to DEG degrees",
+    )  # fmt: skip
     parser.add_argument(
         "--refit", action="store_true",
         help="after choosing the thresholds, retrain on tomo1-6 (same seeds) and keep them",
@@ -235,6 +242,7 @@ def main() -> None:
             if args.mirror
             else "; crops turned by 180 degrees, never mirrored; the step count chosen on tomo6"
         )
+        + (f", and by random rotations of up to {args.rotate:g} degrees" if args.rotate else "")
         + "), "
         + (
             "then trained again the same way on tomo1-6 (`--refit`) keeping the thresholds "
@@ -259,6 +267,8 @@ def main() -> None:
         title, command = "Cryo-ET picking, from scratch", ""
     if ensemble:
         title = title.replace("picking,", f"picking, ensemble of {len(seeds)},")
+    if args.rotate:
+        title += f", rotations up to {args.rotate:g} degrees"
     if args.refit:
         title += ", refit on tomo1-6"
         command += " --refit"
@@ -268,6 +278,8 @@ def main() -> None:
         command += " --tta"
     if args.mirror:
         command += " --mirror"
+    if args.rotate:
+        command += f" --rotate {args.rotate:g}"
     if seeds != [SEED]:
         command += " --seed " + " ".join(map(str, seeds))
     update_section(title, body, command=f"python bench/cryoet.py {command}".strip())

@@ -88,6 +88,7 @@ def test_train_copick_writes_a_picker_with_validated_thresholds(trained) -> None
     assert [c["name"] for c in info["classes"]] == ["small", "large"]  # membrane is no particle
     assert info["voxel_size"] == VOXEL_A
     assert info["thresholds_chosen_on"] == ["TS_3"] and not info["thresholds_on_training_runs"]
+    assert info["threshold_rule"] == "calibrated"
     assert info["trained_on"] == ["TS_1", "TS_2"]
     assert all(0.0 < t < 1.0 for t in info["thresholds"].values())
 
@@ -169,3 +170,15 @@ def test_pick_tta_flag_reaches_the_picker(trained, tmp_path) -> None:
     np.testing.assert_allclose(got[["z", "y", "x"]].to_numpy(), want[["z", "y", "x"]].to_numpy(),
                                atol=1e-2)  # fmt: skip
     assert not np.array_equal(plain["score"].to_numpy(), want["score"].to_numpy()[: len(plain)])
+
+
+def test_train_copick_refuses_an_unknown_threshold_rule_before_training(project, tmp_path) -> None:
+    config, _ = project
+    result = CliRunner().invoke(
+        app,
+        ["train", "--copick", str(config), "--out", str(tmp_path / "p"), "--steps", "5",
+         "--threshold-rule", "best", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "threshold_rule='best' is unknown" in result.output
+    assert not (tmp_path / "p").exists()  # refused before any training output

@@ -261,6 +261,37 @@ def test_training_crops_keep_handedness_unless_mirroring_is_asked_for():
     assert not any(np.array_equal(np.flip(chiral, f) if f else chiral, mirror) for f in drawn)
 
 
+def test_rotated_training_crops_turn_image_and_labels_together() -> None:
+    from voxpick.ml.picker_data import LabelledTomogram
+    from voxpick.ml.picker_train import _rotated_crop
+
+    gen = np.random.default_rng(3)
+    image = ndimage.gaussian_filter(gen.normal(size=(40, 44, 48)), 2).astype(np.float32)
+    centres = np.array([[20.0, 22.0, 24.0], [14.0, 15.0, 30.0]])
+    labels = make_labels(image.shape, centres, np.array([0, 1]), [6.0, 8.0])
+    tomo = LabelledTomogram(image=image, labels=labels, centres=centres)
+    # a vanishing angle is the plain crop
+    img, lab = _rotated_crop(tomo, [4, 6, 8], 32, 1e-9, gen)
+    np.testing.assert_allclose(img, image[4:36, 6:38, 8:40], atol=1e-5)
+    np.testing.assert_array_equal(lab, labels[4:36, 6:38, 8:40])
+    # a real turn: the crop centre stays, balls stay balls of their size and class, and the
+    # label of each ball sits where its image pattern went
+    img, lab = _rotated_crop(tomo, [4, 6, 8], 32, 40.0, gen)
+    assert img.shape == lab.shape == (32, 32, 32) and lab.dtype == labels.dtype
+    assert not np.allclose(img, image[4:36, 6:38, 8:40], atol=1e-3)
+    for k in (1, 2):
+        assert abs(int((lab == k).sum()) - int((labels == k).sum())) <= 0.1 * (labels == k).sum()
+    centre_value = image[19:21, 21:23, 23:25].mean()  # near the crop centre (19.5, 21.5, 23.5)
+    assert abs(img[15:17, 15:17, 15:17].mean() - centre_value) < 0.2 * image.std()
+    # the label balls go where the image does: an image drawn from the labels matches them
+    drawn = LabelledTomogram(image=(labels > 0).astype(np.float32), labels=labels, centres=centres)
+    img, lab = _rotated_crop(drawn, [4, 6, 8], 32, 40.0, gen)
+    overlap = np.logical_and(img > 0.5, lab > 0).sum() / np.logical_or(img > 0.5, lab > 0).sum()
+    assert overlap > 0.9
+    with pytest.raises(ValueError, match="rotate_degrees"):
+        PickerTrainConfig(rotate_degrees=120)
+
+
 def test_ensemble_averages_member_probabilities_and_round_trips(trained, tmp_path) -> None:
     import torch
 

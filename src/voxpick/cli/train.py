@@ -51,6 +51,13 @@ def train(
         typer.Option(help="Model to start from: a name or path (with --copick: a picker)."),
     ] = None,
     beta: Annotated[float, typer.Option(help="--copick: F-beta the thresholds maximise.")] = 4.0,
+    threshold_rule: Annotated[
+        str,
+        typer.Option(
+            help="--copick: calibrated (steady on a few validation particles) or argmax (the "
+            "best cut on the validation runs themselves)."
+        ),
+    ] = "calibrated",
 ) -> None:
     """Train the particle-centre heatmap U-Net on volumes simulated on the fly.
 
@@ -69,7 +76,7 @@ def train(
             copick, out, steps=steps, seed=seed, device=device, config=config, threads=threads,
             progress=progress, runs=runs, validation_runs=validation_runs,
             voxel_spacing=voxel_spacing, tomo_type=tomo_type, user_id=user_id, init=init,
-            beta=beta,
+            beta=beta, threshold_rule=threshold_rule,
         )  # fmt: skip
         return
     with user_errors():
@@ -121,8 +128,8 @@ def _train_copick(copick: Path, out: Path, **kw: Any) -> None:
             copick, out, runs=_split(kw["runs"]),
             validation_runs=_split(kw["validation_runs"]) or (),
             voxel_spacing=kw["voxel_spacing"], tomo_type=kw["tomo_type"], user_id=kw["user_id"],
-            train_config=cfg, init=kw["init"], beta=kw["beta"], progress=kw["progress"],
-            log=err_console.print,
+            train_config=cfg, init=kw["init"], beta=kw["beta"],
+            threshold_rule=kw["threshold_rule"], progress=kw["progress"], log=err_console.print,
         )  # fmt: skip
     err_console.print(
         f"trained the picker {result.steps} steps in {result.seconds / 60:.1f} min: "

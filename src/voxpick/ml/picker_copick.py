@@ -27,6 +27,7 @@ from voxpick.io.czii_csv import picks_to_angstrom, picks_to_voxels
 from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
 from voxpick.ml.picker_infer import choose_thresholds, pick_particles
 from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
+from voxpick.ml.picker_thresholds import RULES
 from voxpick.ml.picker_train import PickerTrainConfig, train_picker
 from voxpick.ml.train import TrainResult
 
@@ -65,6 +66,7 @@ def train_picker_copick(
     train_config: PickerTrainConfig | None = None,
     init: str | Path | None = None,
     beta: float = 4.0,
+    threshold_rule: str = "calibrated",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
@@ -90,6 +92,8 @@ def train_picker_copick(
         A picker to fine-tune from.
     beta : float
         F-beta the thresholds maximise (4: CZII).
+    threshold_rule : {"calibrated", "argmax"}
+        How the thresholds are chosen (see :func:`voxpick.ml.choose_thresholds`).
     progress : bool
         Progress bar on stderr.
     log : callable, optional
@@ -99,6 +103,8 @@ def train_picker_copick(
     -------
     TrainResult
     """
+    if threshold_rule not in RULES:  # checked before, not after, the training
+        raise ValueError(f"threshold_rule={threshold_rule!r} is unknown: expected one of {RULES}.")
     root = open_project(config)
     classes = copick_classes(root)
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -149,7 +155,7 @@ def train_picker_copick(
         truths.append(picks.assign(experiment=run))
     table = choose_thresholds(
         pd.concat(cands, ignore_index=True), pd.concat(truths, ignore_index=True),
-        radii_A={c.name: c.radius_A for c in classes}, beta=beta,
+        radii_A={c.name: c.radius_A for c in classes}, beta=beta, rule=threshold_rule,
     )  # fmt: skip
     thresholds = dict(zip(table["particle_type"], table["threshold"].astype(float), strict=True))
     info = {
@@ -158,6 +164,7 @@ def train_picker_copick(
         "thresholds_on_training_runs": not validation_runs,
         "validation": table.to_dict(orient="records"),
         "beta": beta,
+        "threshold_rule": threshold_rule,
     }
     save_picker(
         picker.net, classes=classes, voxel_size=spacing, thresholds=thresholds, info=info,

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.model import ModelSpec, build_model, pick_device
@@ -57,6 +59,11 @@ class PickerTrainConfig:
     gain_range, offset_sigma, noise_max : float
         Intensity jitter: gain drawn log-uniformly in ``[1/gain_range, gain_range]``, offset
         from ``N(0, offset_sigma)``, added Gaussian noise with std up to ``noise_max``.
+    rotate_degrees : float
+        Also turn each crop by a small random rotation: an angle drawn uniformly up to this
+        many degrees about a uniformly random axis (0, the default, turns by 180-degree
+        flips only). It shows the network orientations between the flips; the missing wedge
+        turns with the crop by the same small angle.
     mirror : bool
         Also mirror crops (flip one or three axes). Off by default: molecules are chiral and
         a mirrored crop shows the other enantiomer under the same label, which blurs the
@@ -87,6 +94,7 @@ class PickerTrainConfig:
     gain_range: float = 1.3
     offset_sigma: float = 0.15
     noise_max: float = 0.4
+    rotate_degrees: float = 0.0
     mirror: bool = False
     grad_clip: float = 5.0
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -108,6 +116,11 @@ class PickerTrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a positive int.")
         if not 0.0 <= float(self.focus) <= 1.0:
             raise ValueError(f"focus={self.focus!r} must be a fraction between 0 and 1.")
+        if not 0.0 <= float(self.rotate_degrees) <= 90.0:
+            raise ValueError(
+                f"rotate_degrees={self.rotate_degrees!r} must be between 0 and 90 (degrees), "
+                "e.g. 20; 0 turns crops by 180-degree flips only."
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dictionary."""
@@ -141,6 +154,25 @@ def _orientation(gen: np.random.Generator, *, mirror: bool) -> tuple[int, ...]:
     return PROPER_FLIPS[int(gen.integers(len(PROPER_FLIPS)))]
 
 
+def _rotated_crop(
+    tomo: LabelledTomogram, lo: Sequence[int], patch: int, degrees: float, gen: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the crop at ``lo`` turned about its centre by a random rotation up to ``degrees``."""
+    axis = gen.normal(size=3)
+    axis /= max(float(np.linalg.norm(axis)), 1e-12)
+    matrix = Rotation.from_rotvec(axis * np.deg2rad(gen.uniform(-degrees, degrees))).as_matrix()
+    centre = np.asarray(lo, float) + (patch - 1) / 2
+    offset = centre - matrix @ np.full(3, (patch - 1) / 2)
+    shape = (patch,) * 3
+    img = ndimage.affine_transform(
+        tomo.image, matrix, offset=offset, output_shape=shape, order=1, mode="reflect"
+    )
+    lab = ndimage.affine_transform(
+        tomo.labels, matrix, offset=offset, output_shape=shape, order=0, mode="constant"
+    )
+    return img, lab
+
+
 def _draw_batch(
     tomograms: Sequence[LabelledTomogram], c: PickerTrainConfig, gen: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +180,11 @@ def _draw_batch(
     for _ in range(c.batch_size):
         tomo = tomograms[int(gen.integers(len(tomograms)))]
         lo = _crop_origin(tomo, c.patch, bool(gen.random() < c.focus), gen)
-        sl = tuple(slice(a, a + c.patch) for a in lo)
-        img, lab = tomo.image[sl], tomo.labels[sl]
+        if c.rotate_degrees > 0:
+            img, lab = _rotated_crop(tomo, lo, c.patch, float(c.rotate_degrees), gen)
+        else:
+            sl = tuple(slice(a, a + c.patch) for a in lo)
+            img, lab = tomo.image[sl], tomo.labels[sl]
         short = [c.patch - n for n in img.shape]
         if any(short):  # tomogram thinner than the patch: pad with mirrored context
             pad = [(0, s) for s in short]
