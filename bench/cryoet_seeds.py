@@ -43,6 +43,10 @@ def main() -> None:
     radii = {k: r * VOXEL_A for k, r in radii_vox.items()}
     particles = [CziiParticle(k, r, 1) for k, r in radii.items()]
     members = {s: load_picker(args.out / f"seed_{s}" / "picker", device="cpu") for s in args.seed}
+    turns = {float(m.info["train_config"].get("rotate_degrees", 0.0)) for m in members.values()}
+    if len(turns) > 1:
+        raise SystemExit(f"the pickers were trained with different rotate_degrees {turns}")
+    rotate = turns.pop()
     rows = []
     for n in range(1, len(args.seed) + 1):
         for combo in itertools.combinations(args.seed, n):
@@ -75,7 +79,9 @@ def main() -> None:
     )
     body = (
         "The DeepFinder benchmark of `bench/cryoet.py` (fine-tuned from picker_czii_synthetic_v1, "
-        "6000 steps, tomo1-5 to train, tomo6 to choose thresholds, tomo7-8 to score) for "
+        "6000 steps, tomo1-5 to train, tomo6 to choose thresholds, tomo7-8 to score"
+        + (f"; crops also turned by random rotations up to {rotate:g} degrees" if rotate else "")
+        + ") for "
         f"each training seed ({', '.join(map(str, args.seed))}; shown by their last two digits) "
         "alone and for every seed ensemble, with each threshold rule. 54 test particles: one "
         "particle moves F4 by about 0.02.\n\n"
@@ -84,7 +90,10 @@ def main() -> None:
         + markdown_table(summary)
     )
     command = f"python bench/cryoet_seeds.py --out OUT --seed {' '.join(map(str, args.seed))}"
-    update_section("Cryo-ET picking, seeds and ensembles", body, command=command)
+    title = "Cryo-ET picking, seeds and ensembles"
+    if rotate:
+        title += f", rotations up to {rotate:g} degrees"
+    update_section(title, body, command=command)
 
 
 if __name__ == "__main__":

@@ -292,6 +292,28 @@ def test_rotated_training_crops_turn_image_and_labels_together() -> None:
         PickerTrainConfig(rotate_degrees=120)
 
 
+def test_class_votes_come_from_the_smallest_label_ball() -> None:
+    from voxpick.ml.picker_infer import _class_shares, ball_offsets
+
+    assert len(ball_offsets(0.5)) == 1 and len(ball_offsets(1.0)) == 7
+    assert len(ball_offsets(1.5)) == 19  # the MIN_BALL label ball of make_labels
+    assert np.all((ball_offsets(2.5) ** 2).sum(axis=1) <= 6.25)
+    # background, class a, class b: class a fills a ball of radius 2 about the centre, class b
+    # wins only at the centre voxel itself; the vote over the ball goes to a
+    prob = np.full((3, 11, 11, 11), 1e-6)
+    prob[0] = 1.0
+    ball = [tuple(o) for o in ball_offsets(2.0) + 5]
+    for z, y, x in ball:
+        prob[:, z, y, x] = (0.1, 0.8, 0.1)
+    prob[:, 5, 5, 5] = (0.1, 0.1, 0.8)
+    logits = np.log(prob)
+    norm = np.zeros(prob.shape[1:])
+    at_centre = _class_shares(logits, norm, np.array([[5, 5, 5]]), 0.5)
+    over_ball = _class_shares(logits, norm, np.array([[5, 5, 5]]), 2.0)
+    assert at_centre[0, 1] > 0.85 and over_ball[0, 0] > 0.8
+    np.testing.assert_allclose(over_ball.sum(axis=1), 1.0)
+
+
 def test_ensemble_averages_member_probabilities_and_round_trips(trained, tmp_path) -> None:
     import torch
 

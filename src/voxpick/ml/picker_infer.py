@@ -11,8 +11,10 @@ Pipeline of :func:`pick_particles`:
 3. Centres: the peaks of the *objectness* ``1 - p(background)``, smoothed with a Gaussian of a
    quarter of the smallest class radius (label balls become peaked at their centres), at least
    that radius apart, with sub-voxel refinement.
-4. Each centre's class distribution is the class probabilities averaged over its 3x3x3
-   neighbourhood and renormalised without the background; ``score = objectness * share``.
+4. Each centre's class distribution is the class probabilities averaged over the label ball
+   of the smallest class about it (half that class's radius, at least 1.5 voxels: the region
+   training filled with the class) and renormalised without the background;
+   ``score = objectness * share``.
 5. A centre is reported under every class whose score reaches that class's threshold, so an
    ambiguous particle may be reported under two classes: this is what recall-weighted metrics
    such as CZII's F-beta 4 reward, and the thresholds chosen by :func:`choose_thresholds`
@@ -33,7 +35,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from voxpick.ml.infer import find_peaks, predict_channels
-from voxpick.ml.picker_data import PROPER_FLIPS, normalize_tomogram
+from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, PROPER_FLIPS, normalize_tomogram
 from voxpick.ml.picker_store import PickerModel, load_picker
 from voxpick.ml.picker_thresholds import choose_thresholds
 from voxpick.ml.scale import from_model_coords, to_model_scale
@@ -82,12 +84,26 @@ def _centres(
     )
 
 
-def _class_shares(logits: np.ndarray, log_norm: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Class probabilities (background left out, renormalised) averaged around voxels ``idx``."""
+def ball_offsets(radius: float) -> np.ndarray:
+    """Integer ``(n, 3)`` offsets of the voxels within ``radius`` of the origin (at least one)."""
+    half = int(np.floor(radius))
+    grid = np.mgrid[-half : half + 1, -half : half + 1, -half : half + 1].reshape(3, -1).T
+    return grid[(grid**2).sum(axis=1) <= radius**2 + 1e-9]
+
+
+def _class_shares(
+    logits: np.ndarray, log_norm: np.ndarray, idx: np.ndarray, radius: float
+) -> np.ndarray:
+    """Class probabilities (background left out, renormalised) averaged over a ball.
+
+    The ball, of ``radius`` voxels about each voxel of ``idx``, is the label ball of the
+    smallest class (see :data:`voxpick.ml.picker_data.BALL_FRACTION`): the region training
+    asked the network to fill with the particle's class, so every voxel of it is a vote.
+    """
     shape = np.asarray(logits.shape[1:])
     total = np.zeros((len(idx), logits.shape[0] - 1))
-    for off in np.ndindex(3, 3, 3):
-        pos = np.clip(idx + np.asarray(off) - 1, 0, shape - 1)
+    for off in ball_offsets(radius):
+        pos = np.clip(idx + off, 0, shape - 1)
         at = (slice(None), pos[:, 0], pos[:, 1], pos[:, 2])
         total += np.exp(logits[at][1:] - log_norm[at[1:]]).T
     return total / np.maximum(total.sum(axis=1, keepdims=True), 1e-12)
@@ -195,7 +211,8 @@ def pick_particles(
     if len(points) == 0:
         return empty_picks()
     idx = np.clip(np.rint(points).astype(int), 0, np.asarray(image.shape) - 1)
-    shares = _class_shares(logits, log_norm, idx)
+    vote = max(MIN_BALL, BALL_FRACTION * min(radii.values()))
+    shares = _class_shares(logits, log_norm, idx, vote)
     pos = from_model_coords(points, eff)
     frames = []
     for k, name in enumerate(names):
