@@ -80,7 +80,13 @@ def main() -> None:
     body = (
         "The DeepFinder benchmark of `bench/cryoet.py` (fine-tuned from picker_czii_synthetic_v1, "
         "6000 steps, tomo1-5 to train, tomo6 to choose thresholds, tomo7-8 to score"
-        + (f"; crops also turned by random rotations up to {rotate:g} degrees" if rotate else "")
+        + (
+            f"; crops also turned by random rotations up to {rotate:g} degrees, each seed trained "
+            f"with `python bench/cryoet.py --init picker_czii_synthetic_v1 --rotate {rotate:g} "
+            "--seed S --out OUT/seed_S --no-write`"
+            if rotate
+            else ""
+        )
         + ") for "
         f"each training seed ({', '.join(map(str, args.seed))}; shown by their last two digits) "
         "alone and for every seed ensemble, with each threshold rule. 54 test particles: one "
