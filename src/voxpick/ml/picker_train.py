@@ -3,7 +3,8 @@
 Every step draws ``batch_size`` crops; most are placed so that they contain a labelled particle
 (``focus`` of them), the rest anywhere. Crops are turned by 180 degrees about a random axis
 (this keeps both the molecules' handedness and a missing wedge about any axis; mirroring is
-opt-in, see ``mirror``) and their intensities jittered. The loss is the voxel-wise
+opt-in, see ``mirror``; small random rotations too, see ``rotate_degrees``) and their
+intensities jittered. The loss is the voxel-wise
 cross-entropy of the ``1 + n_classes`` maps against the label balls, with particle classes
 weighted ``fg_weight`` against the background (particles are a small fraction of a tomogram).
 
