@@ -23,7 +23,7 @@ import pandas as pd
 
 from cryoet import VALIDATION, load
 from voxpick.ml.infer import predict_channels
-from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, normalize_tomogram
+from voxpick.ml.picker_data import label_ball_radius, normalize_tomogram
 from voxpick.ml.picker_infer import _class_shares
 from voxpick.ml.picker_store import load_picker
 
@@ -34,7 +34,7 @@ def true_class_votes(path: Path) -> list[dict[str, object]]:
     """Mean true-class log-probability and top-1 on the validation tomograms, per vote region."""
     picker = load_picker(path, device="cpu")
     names = [c.name for c in picker.classes]
-    ball = max(MIN_BALL, BALL_FRACTION * min(picker.radius_voxels().values()))
+    ball = label_ball_radius(min(picker.radius_voxels().values()))
     scores: dict[str, list[np.ndarray]] = {"3x3x3 cube": [], "label ball": []}
     for i in VALIDATION:
         vol, picks = load(i)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,25 @@ BALL_FRACTION = 0.5
 MIN_BALL = 1.5
 #: Intensities are clipped to +-this many standard deviations after normalisation.
 CLIP_SIGMAS = 5.0
+
+
+def label_ball_radius(radius: Any, *, ball_fraction: float = BALL_FRACTION) -> Any:
+    """Radius of a particle's label ball: ``max(MIN_BALL, ball_fraction * radius)`` (voxels).
+
+    Parameters
+    ----------
+    radius : float or numpy.ndarray
+        Particle (class) radius in voxels; an array gives one ball radius per element.
+    ball_fraction : float
+        Fraction of the particle radius labelled.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A float for a scalar ``radius``, else an array of the same shape.
+    """
+    balls = np.maximum(MIN_BALL, ball_fraction * np.asarray(radius, dtype=float))
+    return float(balls) if balls.ndim == 0 else balls
 
 
 def normalize_tomogram(volume: np.ndarray, *, max_samples: int = 2_000_000) -> np.ndarray:
@@ -94,7 +114,7 @@ def make_labels(
     radii : sequence of float
         Radius of each class in voxels.
     ball_fraction : float
-        Each particle's ball has radius ``max(MIN_BALL, ball_fraction * radius)``; where balls
+        Each particle's ball has radius :func:`label_ball_radius`; where balls
         overlap, the centre nearer relative to its ball's radius wins.
 
     Returns
@@ -106,7 +126,7 @@ def make_labels(
     labels = np.zeros(shape, dtype=np.uint8)
     best = np.full(shape, np.inf, dtype=np.float32)  # relative distance of the label owner
     for centre, k in zip(np.asarray(centres, float), np.asarray(class_index, int), strict=True):
-        ball = max(MIN_BALL, ball_fraction * float(radii[k]))
+        ball = label_ball_radius(float(radii[k]), ball_fraction=ball_fraction)
         half = int(np.ceil(ball)) + 1
         lo = np.maximum(np.floor(centre).astype(int) - half, 0)
         hi = np.minimum(np.floor(centre).astype(int) + half + 2, shape)

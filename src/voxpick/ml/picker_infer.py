@@ -35,7 +35,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from voxpick.ml.infer import find_peaks, predict_channels
-from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, PROPER_FLIPS, normalize_tomogram
+from voxpick.ml.picker_data import PROPER_FLIPS, label_ball_radius, normalize_tomogram
 from voxpick.ml.picker_store import PickerModel, load_picker
 from voxpick.ml.picker_thresholds import choose_thresholds
 from voxpick.ml.scale import from_model_coords, to_model_scale
@@ -97,7 +97,7 @@ def _class_shares(
     """Class probabilities (background left out, renormalised) averaged over a ball.
 
     The ball, of ``radius`` voxels about each voxel of ``idx``, is the label ball of the
-    smallest class (see :data:`voxpick.ml.picker_data.BALL_FRACTION`): the region training
+    smallest class (:func:`voxpick.ml.picker_data.label_ball_radius`): the region training
     asked the network to fill with the particle's class, so every voxel of it is a vote.
     """
     shape = np.asarray(logits.shape[1:])
@@ -211,8 +211,7 @@ def pick_particles(
     if len(points) == 0:
         return empty_picks()
     idx = np.clip(np.rint(points).astype(int), 0, np.asarray(image.shape) - 1)
-    vote = max(MIN_BALL, BALL_FRACTION * min(radii.values()))
-    shares = _class_shares(logits, log_norm, idx, vote)
+    shares = _class_shares(logits, log_norm, idx, label_ball_radius(min(radii.values())))
     pos = from_model_coords(points, eff)
     frames = []
     for k, name in enumerate(names):

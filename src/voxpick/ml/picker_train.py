@@ -28,7 +28,7 @@ from scipy.spatial.transform import Rotation
 
 from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.picker_data import BALL_FRACTION, MIN_BALL, PROPER_FLIPS, LabelledTomogram
+from voxpick.ml.picker_data import PROPER_FLIPS, LabelledTomogram, label_ball_radius
 from voxpick.ml.picker_store import (
     EnsembleNet,
     PickerClass,
@@ -210,7 +210,7 @@ def class_weights(radii: Sequence[float], fg_weight: float) -> np.ndarray:
     A class's weight scales with the inverse volume of its label ball (relative to the median
     class, clipped to 1/4..4), so a small particle counts about as much as a large one.
     """
-    balls = np.maximum(MIN_BALL, BALL_FRACTION * np.asarray(radii, float)) ** 3
+    balls = label_ball_radius(np.asarray(radii, float)) ** 3
     rel = np.clip(np.median(balls) / balls, 0.25, 4.0)
     return np.concatenate([[1.0], fg_weight * rel])
 
