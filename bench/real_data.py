@@ -8,8 +8,11 @@ Reads ../shared/data/colloids-real and colloids-real-crops in place (skips what 
 runs each method with the suggested particle diameter, and reports the number found, the
 detected volume fraction (centres more than half a diameter inside the faces, each counted as an
 ellipsoid of the diameter), the median nearest-neighbour distance in diameters (in a physical
-sample it sits near 1.0-1.2 when dense), and the fraction of nearest neighbours closer than 0.8
-diameter (overlapping spheres are impossible, so these are duplicates or false detections).
+sample it sits near 1.0-1.2 when dense), the fraction of nearest neighbours closer than 0.8
+diameter (overlapping spheres are impossible, so these are duplicates, false detections or a
+diameter that is too large) and the first g(r) peak. voxpick's methods are also checked with
+``voxpick.analysis.check_diameter``; where it finds the suggested diameter too large, they are
+run again with the diameter it suggests (rows "..., checked d").
 Overlays go to docs/img/real_*.png; the table to docs/benchmarks.md ("Real volumes").
 """
 
@@ -19,13 +22,19 @@ import argparse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from _peers import odd_size
-from _report import update_section
-from voxpick.analysis import detected_volume_fraction, nearest_neighbour_distances
+from _report import markdown_table, update_section
+from voxpick.analysis import (
+    check_diameter,
+    detected_volume_fraction,
+    neighbour_ratios,
+    pair_correlation,
+)
 from voxpick.io import read_tiff
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,14 +114,36 @@ METHODS: dict[str, Callable[[np.ndarray, tuple[float, ...], bool], pd.DataFrame]
 }
 
 
-def overlay(name: str, vol: np.ndarray, found: dict[str, pd.DataFrame], diameter) -> Path:
+def structure(df: pd.DataFrame, diameter: Any, shape: tuple[int, ...]) -> dict[str, float]:
+    """Detected volume fraction, nearest neighbours and the first g(r) peak, all in diameters.
+
+    Distances are measured in diameters per axis (``neighbour_ratios``): a (17, 15, 15) voxel
+    diameter makes 17 voxels along z one diameter.
+    """
+    pos = df[["z", "y", "x"]]
+    nn = neighbour_ratios(pos, diameter=diameter)
+    peak = float("nan")
+    if len(df) >= 10:
+        in_d = tuple(1.0 / d for d in np.broadcast_to(diameter, 3))  # voxel size in diameters
+        edges = np.arange(0.3, 2.0, 0.05)
+        g = pair_correlation(pos, shape=shape, voxel_size=in_d, bins=edges)
+        peak = float(g["r"].to_numpy()[int(np.nanargmax(g["g"].to_numpy()))])
+    return {
+        "phi_detected": detected_volume_fraction(pos, diameter=diameter, shape=shape),
+        "nn_median_d": float(np.median(nn)) if len(nn) else float("nan"),
+        "nn_below_0.8d": float(np.mean(nn < 0.8)) if len(nn) else 0.0,
+        "gr_peak_d": peak,
+    }
+
+
+def overlay(name: str, vol: np.ndarray, found: dict[str, tuple[pd.DataFrame, Any]]) -> Path:
     from matplotlib.figure import Figure
 
     from voxpick.plot import plot_slice
 
     fig = Figure(figsize=(4 * len(found), 8), layout="constrained")
     axes = fig.subplots(2, len(found), squeeze=False)
-    for col, (method, df) in enumerate(found.items()):
+    for col, (method, (df, diameter)) in enumerate(found.items()):
         for row, axis in enumerate((0, 1)):
             ax = axes[row, col]
             plot_slice(vol, df, diameter=diameter, axis=axis, ax=ax)
@@ -120,6 +151,10 @@ def overlay(name: str, vol: np.ndarray, found: dict[str, pd.DataFrame], diameter
     path = DOCS / "img" / f"real_{name.split()[0]}.png"
     fig.savefig(path, dpi=60)
     return path
+
+
+def _fmt_d(diameter: Any) -> str:
+    return "/".join(f"{d:.3g}" for d in np.broadcast_to(diameter, 3))
 
 
 def main() -> None:
@@ -135,48 +170,47 @@ def main() -> None:
         if not (DATA / rel).exists():
             continue
         vol = load(rel, shape)
-        found = {}
+        found: dict[str, tuple[pd.DataFrame, Any]] = {}
         for method in args.methods:
             try:
                 df = METHODS[method](vol, diameter, dark)
             except (ValueError, ImportError, FileNotFoundError) as err:
                 print(f"{method} unavailable on {name}: {err}")
                 continue
-            found[method] = df
-            nn = nearest_neighbour_distances(df[["z", "y", "x"]]) / np.mean(diameter[1:])
-            rows.append(
-                {
-                    "volume": name,
-                    "shape": "x".join(map(str, vol.shape)),
-                    "diameter": "/".join(f"{d:g}" for d in diameter),
-                    "method": method,
-                    "found": len(df),
+            runs = [(method, df, diameter, "")]
+            if method.startswith("voxpick "):
+                check = check_diameter(
+                    vol, diameter=diameter, method=method.split()[1], invert=dark
+                )
+                runs[0] = (method, df, diameter, check.verdict)
+                if check.verdict == "too large":  # located again with the diameter it suggests
+                    fn = METHODS[method]
+                    d2 = tuple(float(v) for v in np.broadcast_to(check.suggested, 3))
+                    runs.append((f"{method}, checked d", fn(vol, d2, dark), d2, ""))
+            for label, frame, d, verdict in runs:
+                found[label] = (frame, d)
+                figures = {k: round(v, 3) for k, v in structure(frame, d, vol.shape).items()}
+                rows.append({
+                    "volume": name, "shape": "x".join(map(str, vol.shape)),
+                    "diameter": _fmt_d(d), "method": label, "found": len(frame),
                     "expected": expected if expected is not None else "",
-                    "phi_detected": round(
-                        detected_volume_fraction(
-                            df[["z", "y", "x"]], diameter=diameter, shape=vol.shape
-                        ),
-                        3,
-                    ),
-                    "nn_median_d": round(float(np.median(nn)), 2) if len(nn) else float("nan"),
-                    "nn_below_0.8d": round(float(np.mean(nn < 0.8)), 3) if len(nn) else 0.0,
-                }
-            )
-        overlay(name, vol, found, diameter)
+                    **figures, "diameter check": verdict,
+                })  # fmt: skip
+        overlay(name, vol, found)
     df = pd.DataFrame(rows)
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns)
-    body = (
-        head
-        + "\n"
-        + "\n".join("| " + " | ".join(str(v) for v in r) + " |" for r in df.itertuples(index=False))
-    )
     note = (
-        "No truth exists for these volumes. phi_detected counts centres more than half a "
-        "diameter inside the faces as ellipsoids of the diameter; nn_median_d is the median "
-        "nearest-neighbour distance in xy diameters; nn_below_0.8d the fraction of particles "
-        "whose nearest neighbour is closer than 0.8 diameter (physically impossible for hard "
-        "spheres: duplicates or false detections). Overlays: docs/img/real_*.png."
+        "No truth exists for these volumes. Distances are in diameters per axis (a (17, 15, 15) "
+        "voxel diameter makes 17 voxels along z one diameter). phi_detected counts centres more "
+        "than half a diameter inside the faces as ellipsoids of the diameter; nn_median_d is the "
+        "median nearest-neighbour distance; nn_below_0.8d the fraction of particles whose "
+        "nearest neighbour is closer than 0.8 diameter (physically impossible for hard spheres: "
+        "duplicates, false detections, or a diameter that is too large); gr_peak_d the position "
+        "of the highest g(r) peak between 0.3 and 2 diameters (about 1 for a dense packing). "
+        "diameter check: the verdict of `voxpick.analysis.check_diameter` for the suggested "
+        "diameter; where it is *too large*, a second row (*checked d*) locates again with the "
+        "diameter it suggests. Overlays: docs/img/real_*.png."
     )
+    body = markdown_table(df.astype(object).where(df.notna(), ""))
     print(body)
     update_section("Real volumes", note + "\n\n" + body, command="python bench/real_data.py")
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from real_data import DATA, VOLUMES, load, trackpy_tuned
+from real_data import DATA, VOLUMES, load, structure, trackpy_tuned
 from voxpick.ml import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,11 +163,6 @@ def speed(model: Any, repeats: int = 3) -> dict[str, float]:
 
 def real_volumes(model: Any) -> str:
     """Counts and structure of the U-Net's and the classical method's picks on real volumes."""
-    from voxpick.analysis import (
-        detected_volume_fraction,
-        nearest_neighbour_distances,
-        pair_correlation,
-    )
     from voxpick.detect.classical import locate_classical
     from voxpick.ml import locate_unet
 
@@ -180,21 +175,11 @@ def real_volumes(model: Any) -> str:
         for method, fn in (("unet", locate_unet), ("classical", locate_classical)):
             kw = {"model": model} if method == "unet" else {}
             df = fn(vol, diameter=dia, invert=dark, **kw)
-            in_d = tuple(1.0 / d for d in dia)  # voxel size in diameters: distances in d
-            nn = nearest_neighbour_distances(df[["z", "y", "x"]], voxel_size=in_d)
-            phi = detected_volume_fraction(df[["z", "y", "x"]], diameter=dia, shape=vol.shape)
-            peak = float("nan")
-            if len(df) >= 10:
-                edges = np.arange(0.3, 2.0, 0.05)  # diameters
-                g = pair_correlation(
-                    df[["z", "y", "x"]], shape=vol.shape, voxel_size=in_d, bins=edges
-                )
-                peak = float(g["r"].to_numpy()[int(np.nanargmax(g["g"].to_numpy()))])
+            f = structure(df, dia, vol.shape)
             lines.append(
                 f"| {name} | {'x'.join(map(str, vol.shape))} | {'/'.join(f'{d:g}' for d in dia)}"
-                f" | {method} | {len(df)} | {phi:.3f} | "
-                f"{np.median(nn) if len(nn) else float('nan'):.2f} | "
-                f"{np.mean(nn < 0.8) if len(nn) else 0:.3f} | {peak:.2f} |"
+                f" | {method} | {len(df)} | {f['phi_detected']:.3f} | {f['nn_median_d']:.2f} | "
+                f"{f['nn_below_0.8d']:.3f} | {f['gr_peak_d']:.2f} |"
             )
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ The HTML report (:func:`voxpick.analysis.report.build_report`) lives in its own 
 importing this package does not import matplotlib.
 """
 
+from voxpick.analysis.diameter import DiameterCheck, check_diameter, neighbour_ratios
 from voxpick.analysis.neighbours import (
     DEFAULT_CUTOFF_DIAMETERS,
     coordination_numbers,
@@ -19,11 +20,14 @@ from voxpick.analysis.structure import (
 
 __all__ = [
     "DEFAULT_CUTOFF_DIAMETERS",
+    "DiameterCheck",
+    "check_diameter",
     "close_pairs",
     "coordination_numbers",
     "detected_volume_fraction",
     "first_minimum",
     "nearest_neighbour_distances",
+    "neighbour_ratios",
     "overlap_report",
     "pair_correlation",
     "steinhardt",

@@ -11,7 +11,7 @@ import importlib
 import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "simulate", "demo", "evaluate", "locate", "train", "pick", "report"
+    "simulate", "demo", "evaluate", "locate", "diameter", "train", "pick", "report"
 )  # fmt: skip
 
 app = typer.Typer(
