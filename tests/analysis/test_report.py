@@ -45,11 +45,20 @@ def test_analyse_numbers(sim, detections):
     assert s["metric: tp"] == n - 5 and s["metric: fp"] == 2 and s["metric: fn"] == 5
     assert s["detections: pairs closer than 0.8 d"] == 2
     assert s["truth: pairs closer than 0.8 d"] == 0
+    assert s["detections: share with a neighbour closer than 0.8 d"] == pytest.approx(4 / (n - 3))
+    assert "detections: diameter check" not in s  # 4 close of ~100: no hint
     assert s["truth: volume fraction"] == pytest.approx(0.4, rel=0.1)
     assert 0.25 < s["truth: q6 mean (interior)"] < 0.45
     assert 6 < s["truth: coordination number (interior)"] < 12
     assert 1.15 <= s["neighbour cutoff (d)"] <= 1.7
     assert set(data.rdf) == {"detections", "truth"}
+
+
+def test_analyse_hints_at_check_diameter_when_told_too_large(sim):
+    # the true positions judged with a diameter 1.5x too large: most neighbours look impossible
+    data = analyse(sim.volume.shape, sim.truth, diameter=12.0)
+    assert data.stats["detections: share with a neighbour closer than 0.8 d"] > 0.5
+    assert "check-diameter" in data.stats["detections: diameter check"]
 
 
 def test_report_is_self_contained_html(sim, detections, tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure, SubFigure
 
+from voxpick.analysis.diameter import CLOSE_FRACTION, MAX_CLOSE_SHARE, MIN_DETECTIONS
 from voxpick.analysis.neighbours import (
     DEFAULT_CUTOFF_DIAMETERS,
     coordination_numbers,
@@ -116,8 +117,16 @@ def _structure(
     )
     stats[f"{name}: NN distance min (d)"] = float(nn.min()) if nn.size else np.nan
     stats[f"{name}: pairs closer than 0.8 d"] = len(
-        overlap_report(positions, diameter=diameter, fraction=0.8, voxel_size=vs)
+        overlap_report(positions, diameter=diameter, fraction=CLOSE_FRACTION, voxel_size=vs)
     )
+    close_share = float(np.mean(nn < CLOSE_FRACTION)) if nn.size else 0.0
+    stats[f"{name}: share with a neighbour closer than 0.8 d"] = close_share
+    if name == "detections" and nn.size >= MIN_DETECTIONS and close_share > MAX_CLOSE_SHARE:
+        stats["detections: diameter check"] = (
+            f"{close_share:.0%} of detections have an impossible neighbour: the diameter may be "
+            "too large, or the detector over-detects. Run voxpick check-diameter VOLUME "
+            "--diameter ... to tell which."
+        )
     z = coordination_numbers(positions, cutoff=data.cutoff, voxel_size=vs, shape=shape)
     stats[f"{name}: coordination number (interior)"] = (
         float(np.nanmean(z)) if np.isfinite(z).any() else np.nan
