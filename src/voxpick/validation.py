@@ -77,6 +77,28 @@ def as_triple(value: Any, *, name: str, positive: bool = True) -> tuple[float, f
 MIN_DIAMETER_PX = 2.0
 
 
+def length_in_voxels(value: Any, voxel_size: Any, *, name: str) -> tuple[float, float, float]:
+    """Validate a positive length in the units of ``voxel_size`` and return it in voxels.
+
+    Parameters
+    ----------
+    value : float or sequence of 3 float
+        Length, physical units (voxels when ``voxel_size`` is 1); a (z, y, x) triple per axis.
+    voxel_size : float or sequence of 3 float
+        Voxel size per axis (z, y, x).
+    name : str
+        Argument name for error messages.
+
+    Returns
+    -------
+    tuple of 3 float
+        ``value / voxel_size`` per axis.
+    """
+    voxel = as_triple(voxel_size, name="voxel_size")
+    v = as_triple(value, name=name)
+    return (v[0] / voxel[0], v[1] / voxel[1], v[2] / voxel[2])
+
+
 def diameter_in_voxels(diameter: Any, voxel_size: Any) -> tuple[float, float, float]:
     """Validate ``diameter`` (in the units of ``voxel_size``) and return it in voxels (z, y, x).
 
@@ -92,9 +114,7 @@ def diameter_in_voxels(diameter: Any, voxel_size: Any) -> tuple[float, float, fl
     tuple of 3 float
         ``diameter / voxel_size`` per axis, each at least :data:`MIN_DIAMETER_PX`.
     """
-    voxel = as_triple(voxel_size, name="voxel_size")
-    dia = as_triple(diameter, name="diameter")
-    d_px = (dia[0] / voxel[0], dia[1] / voxel[1], dia[2] / voxel[2])
+    d_px = length_in_voxels(diameter, voxel_size, name="diameter")
     if min(d_px) < MIN_DIAMETER_PX:
         raise ValueError(
             f"diameter={diameter!r} with voxel_size={voxel_size!r} is "

@@ -45,6 +45,20 @@ def test_peak_extraction_plateau_gives_one_peak():
     assert len(found) == 1
 
 
+def test_peak_extraction_separation_can_be_an_ellipsoid():
+    # three peaks 4 voxels apart along z and along x; an ellipsoid of semi-axes (5, 3, 3)
+    # suppresses the z neighbour only, a sphere of radius 5 both, a sphere of radius 3 none
+    heat = gaussian_heatmap((24, 24, 24), np.array([[8.0, 12, 8], [12, 12, 8], [8, 12, 12]]),
+                            sigma=1.0)  # fmt: skip
+    heat[8, 12, 8] = min(1.0, heat[8, 12, 8] * 1.01)  # the first is the highest
+    logits = _logit(heat)
+    count = {sep: len(find_peaks(logits, threshold=0.5, min_separation=sep)[0])
+             for sep in (3.0, 5.0, (5.0, 3.0, 3.0), (3.0, 3.0, 5.0))}  # fmt: skip
+    assert count == {3.0: 3, 5.0: 1, (5.0, 3.0, 3.0): 2, (3.0, 3.0, 5.0): 2}
+    kept = find_peaks(logits, threshold=0.5, min_separation=(5.0, 3.0, 3.0))[0]
+    np.testing.assert_allclose(np.sort(kept[:, 2]), [8, 12], atol=0.1)  # the x neighbour stays
+
+
 def test_blocks_cover_the_extent():
     for extent in (8, 64, 72, 136, 200, 264):
         blocks = _blocks(extent, 32, 16)
@@ -89,6 +103,8 @@ def test_empty_and_constant_volumes_give_an_empty_frame():
         ({"volume": np.full((8, 8, 8), np.nan)}, ValueError, "NaN"),
         ({"tile": 0}, ValueError, "tile"),
         ({"margin": 4}, ValueError, "margin"),
+        ({"separation": -1.0}, ValueError, "separation"),
+        ({"separation": (1, 2)}, ValueError, "separation"),
     ],
 )
 def test_bad_input_errors(kwargs, error, match):

@@ -95,3 +95,22 @@ def test_centres_at_a_face_rank_after_clear_ones(model, dense_volume):
     # counting every face, precision at the shipped threshold stays high
     ev = evaluate(sim.truth, locate_unet(sim.volume, diameter=8, model=model), diameter=8)
     assert ev.precision >= 0.85, ev
+
+
+def test_separation_default_and_hard_core(model):
+    from voxpick.analysis import neighbour_ratios
+
+    # the challenge's hardest condition, where the U-Net finds impossible neighbours
+    sim = simulate_volume(96, radius=9, volfrac=0.55, particle_size=0.25, snr=3, cnr=3, rng=3)
+    found = locate_unet(sim.volume, diameter=18, model=model)
+    assert np.mean(neighbour_ratios(found, diameter=18) < 0.8) > 0.25
+    hard = locate_unet(sim.volume, diameter=18, model=model, separation=0.85 * 18)
+    ratios = neighbour_ratios(hard, diameter=18)
+    # peaks are kept 0.85 d apart; sub-voxel refinement then moves each by at most half a
+    # model voxel (1/16 d) per axis
+    assert ratios.min() > 0.85 - 2 * np.sqrt(3) / 16
+    assert np.mean(ratios < 0.8) < 0.05
+    assert 0.5 * len(found) < len(hard) < len(found)
+    # physical units with anisotropic voxels: the same rule
+    phys = locate_unet(sim.volume, diameter=1.8, voxel_size=0.1, model=model, separation=1.53)
+    np.testing.assert_allclose(phys.to_numpy(), hard.to_numpy())

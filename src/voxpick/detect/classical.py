@@ -47,7 +47,7 @@ from voxpick.detect.refine import (
     suppress_close,
 )
 from voxpick.detect.schema import detections_frame
-from voxpick.validation import as_triple, check_volume, diameter_in_voxels
+from voxpick.validation import check_volume, diameter_in_voxels, length_in_voxels
 
 #: Extra columns of the classical detector, after ``z, y, x, score``.
 CLASSICAL_COLUMNS: tuple[str, ...] = (
@@ -104,13 +104,6 @@ def filter_sigma(
     """
     dz, dy, dx = diameter_px
     return (scale * dz / 2.0, scale * dy / 2.0, scale * dx / 2.0)
-
-
-def _as_px(
-    value: Any, voxel: tuple[float, float, float], *, name: str
-) -> tuple[float, float, float]:
-    v = as_triple(value, name=name)
-    return (v[0] / voxel[0], v[1] / voxel[1], v[2] / voxel[2])
 
 
 def _check_scalar(value: Any, *, name: str, lo: float, hi: float, hint: str) -> float:
@@ -401,7 +394,7 @@ def locate_classical(
             DEFAULT_SEPARATION * d_px[2],
         )
     else:
-        sep_px = _as_px(separation, as_triple(voxel_size, name="voxel_size"), name="separation")
+        sep_px = length_in_voxels(separation, voxel_size, name="separation")
     if noise is not None:
         noise = _check_scalar(
             noise, name="noise", lo=1e-12, hi=1e12, hint="It is the voxel noise std, grey levels."
