@@ -279,7 +279,15 @@ Speed, 128^3 volume, CPU: median {val["speed_128"]["median_s"]:.2f} s.
 
 ## Real volumes (no truth)
 
+With the diameters the data suggests. Distances are in diameters per axis.
+
 {val["real_volumes_markdown"]}
+
+Where many neighbours sit closer than 0.8 diameter, `voxpick.analysis.check_diameter` tells a
+diameter that is too large (abraham, katherine: located again with the diameter it suggests, the
+structure becomes plausible) from over-detection (levke_v1/v2, noisy and elongated along z) or a
+diameter that is too small (abraham_old, whose particles are about three times the suggested
+diameter across); see docs/analysis.md and the "Real volumes" table of docs/benchmarks.md.
 
 See docs/benchmarks.md for the full benchmark against the classical method and trackpy.
 """

@@ -132,9 +132,10 @@ class DiameterCheck:
             use = _fmt(self.suggested)
             return head + f". The diameter is too large; {rerun}. Use diameter={use}."
         return (
-            head + f"; {rerun}, no better. The detector over-detects on this volume (split or "
-            "noise detections); a smaller diameter does not help: raise the threshold or check "
-            "the overlays."
+            head + f"; {rerun}, no better. Either the detector over-detects on this volume "
+            "(split or noise detections) or the diameter is too small (each particle found "
+            "several times); a smaller diameter does not help: check the overlays, then raise "
+            "the threshold or the diameter."
         )
 
 

@@ -38,7 +38,8 @@ def check_diameter_command(
     """Locate with DIAMETER and say whether the detections are physically consistent with it.
 
     Too many detections closer than 0.8 diameter to a neighbour mean the diameter is too large
-    (then a consistent one is suggested) or the detector over-detects on this volume.
+    (then a consistent one is suggested), or the detector over-detects on this volume, or the
+    diameter is too small.
     """
     from voxpick.analysis.diameter import check_diameter
     from voxpick.io import read_volume

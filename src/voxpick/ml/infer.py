@@ -319,11 +319,12 @@ def locate_unet(
         ``None`` uses CUDA when available, else the CPU (ignored for a loaded ``model``).
     separation : float or sequence of 3 float, optional
         Minimum distance between two detections, same units as ``diameter`` (the lower peak of
-        a closer pair is dropped). Default 0.45 diameter (0.45 of the model's diameter at
-        model scale, which the resampling's rounding may make differ from ``0.45 * diameter`` by
-        about 1%), the best mean F1 on validation volumes. Raise it towards 0.8 diameter when no two particles can be closer (hard
-        spheres): fewer impossible neighbours, at some cost in recall where particles touch
-        (``docs/ml.md``).
+        a closer pair is dropped). Default 0.45 diameter (0.45 of the model's diameter at model
+        scale, which the resampling's rounding may make differ from ``0.45 * diameter`` by
+        about 1%), the best mean F1 on validation volumes. Raise it towards 0.8 diameter when
+        no two particles can be closer (hard spheres): fewer impossible neighbours, at some
+        cost in F1 (``docs/ml.md``). It applies to the peaks before sub-voxel refinement,
+        which moves each by at most 1/16 diameter per axis.
 
     Returns
     -------
