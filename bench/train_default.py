@@ -8,6 +8,7 @@ Usage::
     python bench/train_default.py --validate --write # choose the threshold, write the model card
     python bench/train_default.py --init unet_colloids_v1 --steps N --seed S --lr LR \
         --name unet_colloids_v2 --out bench/out/train_v2   # continue a shipped model
+        [--ranges '{"p_dense": 0.6}']                      # with other training ranges
 
 Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed 20261122
 unless ``--seed``) into ``--out`` (default ``bench/out/train_default/``) and, when it
@@ -309,6 +310,9 @@ def main() -> None:
     ap.add_argument("--init", default=None, help="start from this model (name or path)")
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate")
     ap.add_argument("--name", default=DEFAULT_NAME, help="shipped name to install/validate as")
+    ap.add_argument(
+        "--ranges", default=None, help='JSON of SampleRanges fields, e.g. {"p_dense": 0.6}'
+    )
     args = ap.parse_args()
     if args.validate:
         validate(args)
@@ -319,6 +323,8 @@ def main() -> None:
             cfg = replace(cfg, steps=args.steps)
         if args.lr is not None:
             cfg = replace(cfg, lr=args.lr)
+        if args.ranges is not None:
+            cfg = replace(cfg, ranges=replace(cfg.ranges, **json.loads(args.ranges)))
         t0 = time.time()
         res = train(cfg, args.out, resume=args.resume, init=args.init, progress=False)
         minutes = (time.time() - t0) / 60
