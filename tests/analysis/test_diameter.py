@@ -100,3 +100,12 @@ def test_cli_check_diameter(tmp_path, dense):
     assert ok.exit_code == 0 and ok.output.startswith("consistent")
     bad = runner.invoke(app, ["check-diameter", str(path), "--diameter", "ten"])
     assert bad.exit_code == 2 and "--diameter" in bad.output
+
+
+def test_crowding_warning_needs_no_detection(dense):
+    from voxpick.analysis import crowding_warning
+
+    assert crowding_warning(dense.truth, diameter=TRUE_D) == ""
+    text = crowding_warning(dense.truth, diameter=1.5 * TRUE_D)
+    assert "closer than 0.8 diameter" in text
+    assert crowding_warning(dense.truth.iloc[:20], diameter=5 * TRUE_D) == ""  # too few

@@ -52,6 +52,17 @@ def test_tiff_to_csv(sim, tmp_path: Path):
     ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
     assert ev.recall > 0.95 and ev.precision > 0.95
     assert not list(out.parent.glob(".*.part"))
+    assert "check-diameter" not in result.output  # the right diameter: no hint
+
+
+def test_too_large_diameter_gets_a_hint(tmp_path: Path):
+    dense = simulate_volume(64, radius=4, volfrac=0.5, snr=8, cnr=5, rng=23)
+    src = tmp_path / "dense.tif"
+    write_tiff(src, dense.volume)
+    result = invoke(str(src), "-o", str(tmp_path / "p.csv"), "--diameter", "11")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "closer than 0.8 diameter" in text and "voxpick check-diameter" in text
 
 
 def test_unet_method(sim, tmp_path: Path):

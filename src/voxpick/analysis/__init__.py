@@ -4,7 +4,12 @@ The HTML report (:func:`voxpick.analysis.report.build_report`) lives in its own 
 importing this package does not import matplotlib.
 """
 
-from voxpick.analysis.diameter import DiameterCheck, check_diameter, neighbour_ratios
+from voxpick.analysis.diameter import (
+    DiameterCheck,
+    check_diameter,
+    crowding_warning,
+    neighbour_ratios,
+)
 from voxpick.analysis.neighbours import (
     DEFAULT_CUTOFF_DIAMETERS,
     coordination_numbers,
@@ -24,6 +29,7 @@ __all__ = [
     "check_diameter",
     "close_pairs",
     "coordination_numbers",
+    "crowding_warning",
     "detected_volume_fraction",
     "first_minimum",
     "nearest_neighbour_distances",

@@ -75,6 +75,41 @@ def neighbour_ratios(positions: Any, *, diameter: Any, voxel_size: Any = 1) -> n
     return np.asarray(dist[:, 1], dtype=float)
 
 
+def crowding_warning(positions: Any, *, diameter: Any, voxel_size: Any = 1) -> str:
+    """Warn when too many detections have a neighbour closer than hard spheres allow.
+
+    Cheap (no detection is run): the first step of :func:`check_diameter`, for tools that
+    report a result.
+
+    Parameters
+    ----------
+    positions : array_like or pandas.DataFrame
+        ``(N, 3)`` positions (z, y, x) in voxels.
+    diameter : float or sequence of 3 float
+        Particle diameter in the units of ``voxel_size``.
+    voxel_size : float or sequence of 3 float
+        Voxel size per axis (z, y, x).
+
+    Returns
+    -------
+    str
+        One sentence; empty when at most :data:`MAX_CLOSE_SHARE` of the detections have a
+        neighbour closer than :data:`CLOSE_FRACTION` diameter, or there are fewer than
+        :data:`MIN_DETECTIONS`.
+    """
+    ratios = neighbour_ratios(positions, diameter=diameter, voxel_size=voxel_size)
+    if len(ratios) < MIN_DETECTIONS:
+        return ""
+    share = float(np.mean(ratios < CLOSE_FRACTION))
+    if share <= MAX_CLOSE_SHARE:
+        return ""
+    return (
+        f"{share:.0%} of the detections have a neighbour closer than {CLOSE_FRACTION:g} "
+        "diameter, which hard spheres cannot: the diameter may be too large (or too small), or "
+        "the detector over-detects on this volume."
+    )
+
+
 @dataclass(frozen=True)
 class DiameterCheck:
     """Result of :func:`check_diameter`.

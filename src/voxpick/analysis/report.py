@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure, SubFigure
 
-from voxpick.analysis.diameter import CLOSE_FRACTION, MAX_CLOSE_SHARE, MIN_DETECTIONS
+from voxpick.analysis.diameter import CLOSE_FRACTION, crowding_warning
 from voxpick.analysis.neighbours import (
     DEFAULT_CUTOFF_DIAMETERS,
     coordination_numbers,
@@ -119,13 +119,13 @@ def _structure(
     stats[f"{name}: pairs closer than 0.8 d"] = len(
         overlap_report(positions, diameter=diameter, fraction=CLOSE_FRACTION, voxel_size=vs)
     )
-    close_share = float(np.mean(nn < CLOSE_FRACTION)) if nn.size else 0.0
-    stats[f"{name}: share with a neighbour closer than 0.8 d"] = close_share
-    if name == "detections" and nn.size >= MIN_DETECTIONS and close_share > MAX_CLOSE_SHARE:
+    stats[f"{name}: share with a neighbour closer than 0.8 d"] = (
+        float(np.mean(nn < CLOSE_FRACTION)) if nn.size else 0.0
+    )
+    hint = crowding_warning(positions, diameter=diameter, voxel_size=vs)
+    if name == "detections" and hint:
         stats["detections: diameter check"] = (
-            f"{close_share:.0%} of detections have an impossible neighbour: the diameter may be "
-            "too large, or the detector over-detects. Run voxpick check-diameter VOLUME "
-            "--diameter ... to tell which."
+            hint + " Run voxpick check-diameter VOLUME --diameter ... to tell which."
         )
     z = coordination_numbers(positions, cutoff=data.cutoff, voxel_size=vs, shape=shape)
     stats[f"{name}: coordination number (interior)"] = (

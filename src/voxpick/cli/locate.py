@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from voxpick.analysis.diameter import crowding_warning
 from voxpick.cli.common import user_errors
 from voxpick.validation import as_triple
 
@@ -206,6 +207,10 @@ def locate_command(
     console.print(
         f"{len(found)} particles in {input_path.name} {size} ({elapsed:.2f} s{extra}) -> {out}"
     )
+    hint = crowding_warning(found, diameter=d, voxel_size=vs)
+    if hint:
+        console.print(f"[yellow]note:[/] {hint}", soft_wrap=True)
+        console.print(f"  voxpick check-diameter {input_path} --diameter {diameter} tells which.")
 
 
 def register(app: typer.Typer) -> None:
