@@ -9,6 +9,7 @@ Usage::
     python bench/train_default.py --init unet_colloids_v1 --steps N --seed S --lr LR \
         --name unet_colloids_v2 --out bench/out/train_v2   # continue a shipped model
         [--ranges '{"p_dense": 0.6}']                      # with other training ranges
+        [--channels 24,48,96,192]                          # a wider network
 
 Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed 20261122
 unless ``--seed``) into ``--out`` (default ``bench/out/train_default/``) and, when it
@@ -313,6 +314,7 @@ def main() -> None:
     ap.add_argument(
         "--ranges", default=None, help='JSON of SampleRanges fields, e.g. {"p_dense": 0.6}'
     )
+    ap.add_argument("--channels", default=None, help="U-Net channels per level, e.g. 24,48,96,192")
     args = ap.parse_args()
     if args.validate:
         validate(args)
@@ -325,6 +327,9 @@ def main() -> None:
             cfg = replace(cfg, lr=args.lr)
         if args.ranges is not None:
             cfg = replace(cfg, ranges=replace(cfg.ranges, **json.loads(args.ranges)))
+        if args.channels is not None:
+            chans = tuple(int(c) for c in args.channels.split(","))
+            cfg = replace(cfg, model=replace(cfg.model, channels=chans))
         t0 = time.time()
         res = train(cfg, args.out, resume=args.resume, init=args.init, progress=False)
         minutes = (time.time() - t0) / 60
