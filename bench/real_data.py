@@ -180,7 +180,7 @@ def main() -> None:
             runs = [(method, df, diameter, "")]
             if method.startswith("voxpick "):
                 check = check_diameter(
-                    vol, diameter=diameter, method=method.split()[1], invert=dark
+                    vol, diameter=diameter, method=method.split()[1], invert=dark, found=df
                 )
                 runs[0] = (method, df, diameter, check.verdict)
                 if check.verdict == "too large":  # located again with the diameter it suggests

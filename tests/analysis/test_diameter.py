@@ -50,6 +50,11 @@ def test_too_large_diameter_is_found_and_corrected(dense, told, voxel_size):
     assert np.ndim(result.suggested) == np.ndim(told)  # same form as told
     assert result.suggested_close_share is not None and result.suggested_close_share < 0.05
     assert "Use diameter=" in result.message
+    # detections already at hand skip the first locate and give the same answer
+    from voxpick.detect import locate
+
+    first = locate(dense.volume, diameter=told, voxel_size=voxel_size)
+    assert check_diameter(dense.volume, diameter=told, voxel_size=voxel_size, found=first) == result
     # measuring only: the same figures, no rerun, no suggestion
     measured = check_diameter(dense.volume, diameter=told, voxel_size=voxel_size, max_reruns=0)
     assert measured.verdict == "inconsistent" and measured.suggested is None

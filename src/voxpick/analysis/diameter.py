@@ -97,7 +97,22 @@ def crowding_warning(positions: Any, *, diameter: Any, voxel_size: Any = 1) -> s
         neighbour closer than :data:`CLOSE_FRACTION` diameter, or there are fewer than
         :data:`MIN_DETECTIONS`.
     """
-    ratios = neighbour_ratios(positions, diameter=diameter, voxel_size=voxel_size)
+    return crowding_message(neighbour_ratios(positions, diameter=diameter, voxel_size=voxel_size))
+
+
+def crowding_message(ratios: np.ndarray) -> str:
+    """:func:`crowding_warning` from nearest-neighbour distances already in diameters.
+
+    Parameters
+    ----------
+    ratios : numpy.ndarray
+        One nearest-neighbour distance per detection, in diameters (:func:`neighbour_ratios`).
+
+    Returns
+    -------
+    str
+        The warning, or an empty string.
+    """
     if len(ratios) < MIN_DETECTIONS:
         return ""
     share = float(np.mean(ratios < CLOSE_FRACTION))
@@ -203,6 +218,7 @@ def check_diameter(
     invert: bool = False,
     min_detections: int = MIN_DETECTIONS,
     max_reruns: int = 3,
+    found: Any = None,
     **kwargs: Any,
 ) -> DiameterCheck:
     """Check that a particle diameter is consistent with the particles found with it.
@@ -234,6 +250,9 @@ def check_diameter(
         Smaller diameters tried at most (each the previous one times the median
         nearest-neighbour distance it gave); the search stops early when one does not lower
         the share of too-close neighbours. 0 only measures.
+    found : pandas.DataFrame, optional
+        Detections already located in ``volume`` with ``diameter`` and the same settings
+        (``z, y, x`` columns); the first detection is then skipped.
     **kwargs
         Passed to :func:`voxpick.locate` (e.g. ``threshold``).
 
@@ -261,7 +280,9 @@ def check_diameter(
         raise ValueError(f"max_reruns={max_reruns!r} must be 0 or more, e.g. 3.")
     d_px = diameter_in_voxels(diameter, voxel_size)  # validate before the (slow) detection
     opts = dict(voxel_size=voxel_size, method=method, invert=invert, **kwargs)
-    n, share, median = _figures(locate(volume, diameter=diameter, **opts), diameter, voxel_size)
+    if found is None:
+        found = locate(volume, diameter=diameter, **opts)
+    n, share, median = _figures(found, diameter, voxel_size)
     if n < min_detections:
         return DiameterCheck("too few", n, share, median)
     if share <= MAX_CLOSE_SHARE:

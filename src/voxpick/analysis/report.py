@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure, SubFigure
 
-from voxpick.analysis.diameter import CLOSE_FRACTION, crowding_warning
+from voxpick.analysis.diameter import CLOSE_FRACTION, crowding_message
 from voxpick.analysis.neighbours import (
     DEFAULT_CUTOFF_DIAMETERS,
     coordination_numbers,
@@ -122,7 +122,7 @@ def _structure(
     stats[f"{name}: share with a neighbour closer than 0.8 d"] = (
         float(np.mean(nn < CLOSE_FRACTION)) if nn.size else 0.0
     )
-    hint = crowding_warning(positions, diameter=diameter, voxel_size=vs)
+    hint = crowding_message(nn)  # nn is already in diameters
     if name == "detections" and hint:
         stats["detections: diameter check"] = (
             hint + " Run voxpick check-diameter VOLUME --diameter ... to tell which."

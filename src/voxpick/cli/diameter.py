@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 
 from voxpick.cli.common import user_errors
-from voxpick.cli.locate import _parse_shape, parse_triple
+from voxpick.cli.locate import (
+    DiameterOption,
+    InvertOption,
+    MethodOption,
+    RawShapeOption,
+    VoxelSizeOption,
+    _parse_shape,
+    parse_triple,
+)
 
 
 def check_diameter_command(
@@ -20,20 +28,11 @@ def check_diameter_command(
             help="Volume, axes (z, y, x): .tif/.tiff, .npy, .h5/.hdf5, .mrc, .raw (with --shape).",
         ),
     ],
-    diameter: Annotated[
-        str,
-        typer.Option(help="Particle diameter: one number or Z,Y,X, in the units of --voxel-size."),
-    ],
-    voxel_size: Annotated[
-        str, typer.Option(help="Voxel size: one number or Z,Y,X (default 1: diameter in voxels).")
-    ] = "1",
-    invert: Annotated[
-        bool, typer.Option("--invert", help="Particles are darker than the background.")
-    ] = False,
-    method: Annotated[str, typer.Option(help="Detection method: classical or unet.")] = "classical",
-    shape: Annotated[
-        str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
-    ] = None,
+    diameter: DiameterOption,
+    voxel_size: VoxelSizeOption = "1",
+    invert: InvertOption = False,
+    method: MethodOption = "classical",
+    shape: RawShapeOption = None,
 ) -> None:
     """Locate with DIAMETER and say whether the detections are physically consistent with it.
 

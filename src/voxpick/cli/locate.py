@@ -15,9 +15,23 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from voxpick.analysis.diameter import crowding_warning
 from voxpick.cli.common import user_errors
 from voxpick.validation import as_triple
+
+#: Options shared by the commands that locate particles in one volume file.
+DiameterOption = Annotated[
+    str, typer.Option(help="Particle diameter: one number or Z,Y,X, in the units of --voxel-size.")
+]
+VoxelSizeOption = Annotated[
+    str, typer.Option(help="Voxel size: one number or Z,Y,X (default 1: diameter in voxels).")
+]
+InvertOption = Annotated[
+    bool, typer.Option("--invert", help="Particles are darker than the background.")
+]
+MethodOption = Annotated[str, typer.Option(help="Detection method: classical or unet.")]
+RawShapeOption = Annotated[
+    str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
+]
 
 
 def parse_triple(text: str, *, name: str) -> float | tuple[float, float, float]:
@@ -111,17 +125,10 @@ def locate_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output .csv or .parquet (z,y,x,score,...).")
     ],
-    diameter: Annotated[
-        str,
-        typer.Option(help="Particle diameter: one number or Z,Y,X, in the units of --voxel-size."),
-    ],
-    voxel_size: Annotated[
-        str, typer.Option(help="Voxel size: one number or Z,Y,X (default 1: diameter in voxels).")
-    ] = "1",
-    invert: Annotated[
-        bool, typer.Option("--invert", help="Particles are darker than the background.")
-    ] = False,
-    method: Annotated[str, typer.Option(help="Detection method: classical or unet.")] = "classical",
+    diameter: DiameterOption,
+    voxel_size: VoxelSizeOption = "1",
+    invert: InvertOption = False,
+    method: MethodOption = "classical",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -129,9 +136,7 @@ def locate_command(
             "default: automatic."
         ),
     ] = None,
-    shape: Annotated[
-        str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
-    ] = None,
+    shape: RawShapeOption = None,
     chunks: Annotated[
         str | None,
         typer.Option(
@@ -152,6 +157,7 @@ def locate_command(
 
     Positions are sub-voxel (z, y, x) voxel coordinates; score is a signal-to-noise ratio.
     """
+    from voxpick.analysis.diameter import crowding_warning
     from voxpick.detect import locate
     from voxpick.io import read_volume, write_positions
 
