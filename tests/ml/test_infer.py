@@ -5,7 +5,7 @@ import torch
 from voxpick.detect.schema import DETECTION_COLUMNS
 from voxpick.ml import HeatmapModel, ModelSpec, build_model, locate_unet
 from voxpick.ml.data import gaussian_heatmap
-from voxpick.ml.infer import _blocks, find_peaks, predict_heatmap
+from voxpick.ml.infer import _blocks, find_peaks, on_outer_layer, predict_heatmap
 
 
 def _logit(p):
@@ -57,6 +57,19 @@ def test_peak_extraction_separation_can_be_an_ellipsoid():
     assert count == {3.0: 3, 5.0: 1, (5.0, 3.0, 3.0): 2, (3.0, 3.0, 5.0): 2}
     kept = find_peaks(logits, threshold=0.5, min_separation=(5.0, 3.0, 3.0))[0]
     np.testing.assert_allclose(np.sort(kept[:, 2]), [8, 12], atol=0.1)  # the x neighbour stays
+
+
+def test_peaks_of_blobs_centred_outside_sit_on_the_outer_layer():
+    # blobs centred inside (one voxel from a face and in the middle) and beyond two faces
+    pts = np.array([[1.0, 4, 4], [10, 10, 10], [-1.2, 16, 16], [10, 16, 21.3]])
+    found, _ = find_peaks(_logit(gaussian_heatmap((21, 21, 21), pts, sigma=1.5)),
+                          threshold=0.2, min_separation=3.0)  # fmt: skip
+    outer = on_outer_layer(found, (21, 21, 21))
+    assert len(found) == 4 and outer.sum() == 2
+    np.testing.assert_allclose(np.sort(found[outer][:, 0] + found[outer][:, 2]), [16, 30])
+    # an axis too thin to have an inner layer is not tested
+    assert not on_outer_layer(np.array([[0.0, 5.0, 5.0]]), (2, 11, 11)).any()
+    assert on_outer_layer(np.array([[0.0, 5.0, 10.0]]), (2, 11, 11)).all()
 
 
 def test_blocks_cover_the_extent():

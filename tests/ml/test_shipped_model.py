@@ -83,18 +83,28 @@ def test_tiled_inference_equals_whole_volume(model, dense_volume):
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
-def test_centres_at_a_face_rank_after_clear_ones(model, dense_volume):
-    # a particle cut by a face may be centred outside it: its score is halved (face rule)
+def test_nothing_is_reported_on_the_outer_layer(model, dense_volume):
+    # diameter 8 is the model's own: model voxels are input voxels, so the outer layer of the
+    # heatmap is the outer voxel layer of the volume; a peak there is a cut particle's tail
     sim = dense_volume
     found = locate_unet(sim.volume, diameter=8, threshold=0.05, model=model)
     pos = found[["z", "y", "x"]].to_numpy()
     to_face = np.minimum(pos + 0.5, np.asarray(sim.volume.shape) - 0.5 - pos).min(axis=1)
-    at_face = to_face < 0.25 * 4
-    assert at_face.sum() >= 3
-    assert found.loc[at_face, "score"].max() <= 0.5
+    assert to_face.min() >= 1.0 and (to_face < 2.0).sum() >= 3
     # counting every face, precision at the shipped threshold stays high
     ev = evaluate(sim.truth, locate_unet(sim.volume, diameter=8, model=model), diameter=8)
-    assert ev.precision >= 0.85, ev
+    assert ev.precision >= 0.9, ev
+
+
+def test_tails_of_particles_centred_outside_a_face_are_not_detections(model):
+    # a particle centred just beyond a face leaves the inner tail of its blob in the heatmap,
+    # which peaks on the outermost layer; these were the U-Net's commonest false positives
+    # (precision 0.72 on this volume before the rule, counting every face)
+    sim = simulate_volume(64, radius=5, volfrac=0.2, particle_size=0.8, snr=8, cnr=6, rng=9)
+    found = locate_unet(sim.volume, diameter=10, model=model)
+    ev = evaluate(sim.truth, found, diameter=10)
+    assert ev.precision >= 0.93, ev
+    assert ev.recall >= 0.9, ev
 
 
 def test_separation_default_and_hard_core(model):

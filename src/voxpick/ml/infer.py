@@ -15,10 +15,11 @@ Pipeline of :func:`locate_unet`:
    threshold, duplicates closer than ``min_separation`` model voxels removed (highest kept).
 4. Sub-voxel refinement: per axis, the vertex of the parabola through the log-heatmap at the
    peak and its two neighbours (exact for a Gaussian blob, the training target).
-5. Positions are mapped back to input voxels; ``score`` is the peak height (0..1), halved for
-   a centre within a quarter radius of a volume face (the classical detector's face rule,
-   :func:`voxpick.detect.peaks.face_factor`: such a particle may be centred outside, cut by
-   the face); detections whose score falls below the threshold are dropped.
+5. Faces: a peak on the outermost voxel layer of the model-scale heatmap (a quarter radius
+   deep) is dropped; it is mostly the cut-off tail of a particle centred beyond the face
+   (:func:`on_outer_layer`). This replaces, for the U-Net, the classical detector's halving
+   of scores there (:func:`voxpick.detect.peaks.face_factor`).
+6. Positions are mapped back to input voxels; ``score`` is the peak height (0..1).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from voxpick.detect.peaks import face_factor
 from voxpick.detect.schema import detections_frame
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
@@ -277,6 +277,34 @@ def find_peaks(
     return points, heights
 
 
+def on_outer_layer(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which peaks sit on the outermost voxel layer of a heatmap of ``shape``.
+
+    A particle cut by a volume face and centred beyond it leaves only the inner tail of its
+    blob in the heatmap, which then peaks on the outermost layer. On calibration volumes most
+    such peaks match no particle (docs/ml.md, "Faces"), so :func:`locate_unet` drops them.
+    Axes of fewer than 3 voxels have no inner layer and are not tested.
+
+    Parameters
+    ----------
+    points : numpy.ndarray
+        ``(N, 3)`` peak positions from :func:`find_peaks`. A peak on a face is not refined
+        along that axis, so its coordinate there is exactly ``0`` or ``n - 1``; refinement
+        moves any other peak by at most half a voxel, never onto either value.
+    shape : tuple of int
+        Shape of the heatmap.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` booleans.
+    """
+    last = np.asarray(shape[:3], dtype=float) - 1.0
+    tested = last >= 2.0
+    outer = (points <= 0.0) | (points >= last)
+    return np.any(outer & tested, axis=1)
+
+
 def locate_unet(
     volume: Any,
     *,
@@ -329,8 +357,8 @@ def locate_unet(
     Returns
     -------
     pandas.DataFrame
-        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1,
-        halved within a quarter radius of a volume face), sorted by decreasing score; the
+        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1),
+        sorted by decreasing score; the
         same columns with zero rows when nothing is found.
 
     Examples
@@ -366,8 +394,6 @@ def locate_unet(
         peak_radius=max(1, round(0.25 * net.model_diameter)),
         min_separation=min_sep,
     )
-    pos = from_model_coords(points, zoom)
-    score = heights * face_factor(pos, vol.shape, d_px)  # the classical detector's face rule
-    keep = score >= float(thr)
-    order = np.argsort(-score[keep], kind="stable")
-    return detections_frame(pos[keep][order], score[keep][order])
+    inner = ~on_outer_layer(points, logits.shape)
+    points, heights = points[inner], heights[inner]
+    return detections_frame(from_model_coords(points, zoom), heights)  # sorted by height

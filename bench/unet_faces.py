@@ -1,0 +1,125 @@
+"""The U-Net at volume faces: what to do with a heatmap peak on the outermost layer.
+
+Usage::
+
+    python bench/unet_faces.py [--quick]
+
+A particle cut by a volume face and centred beyond it leaves the inner tail of its heatmap blob,
+which peaks on the outermost layer of the model-scale heatmap. Three rules are compared on the
+same heatmaps and peaks (shipped model, default separation):
+
+* ``keep``: report such peaks like any other;
+* ``halve``: halve the score of a centre within a quarter radius of a face (the classical
+  detector's rule, :func:`voxpick.detect.peaks.face_factor`; the U-Net's rule until 2026-12-01);
+* ``drop``: drop peaks on the outermost layer (:func:`voxpick.ml.infer.on_outer_layer`, shipped).
+
+The rule was chosen on the calibration volumes (general ranges, seeds 778 and 779, 9 each) and
+the threshold then checked on the threshold-validation volumes of ``bench/train_default.py``
+(seed 4242); neither set is reported as test figures. Writes the section "U-Net faces" of
+docs/benchmarks.md: mean F1 at the model's threshold and at the best threshold of the 0.05 grid
+(groups weighted equally), precision and recall at the model's threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from _report import markdown_table, update_section
+from train_default import THRESHOLDS, VAL_SEED, conditions
+from voxpick.detect.peaks import face_factor
+from voxpick.metrics import evaluate
+from voxpick.ml import load_model
+from voxpick.ml.infer import DEFAULT_SEPARATION, find_peaks, on_outer_layer, predict_heatmap
+from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
+from voxpick.simulate import simulate_volume
+
+KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
+CALIBRATION_SEEDS = (778, 779)
+RULES = ("keep", "halve", "drop")
+
+
+def candidates(volume: np.ndarray, d: float, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions (input voxels), heights and outer-layer flags of every peak >= 0.05."""
+    scaled, zoom = to_model_scale(volume, model_zoom((d, d, d), model.model_diameter))
+    logits = predict_heatmap(normalize_intensity(scaled, invert=False), model)
+    points, heights = find_peaks(
+        logits,
+        threshold=0.05,
+        peak_radius=max(1, round(0.25 * model.model_diameter)),
+        min_separation=DEFAULT_SEPARATION * model.model_diameter,
+    )
+    return from_model_coords(points, zoom), heights, on_outer_layer(points, logits.shape)
+
+
+def measure(conds: list[dict], model, name: str) -> list[dict]:
+    rows = []
+    for c in conds:
+        sim = simulate_volume(c["size"], rng=c["seed"], **{k: c[k] for k in KEYS})
+        d = 2 * c["radius"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pos, height, outer = candidates(sim.volume, d, model)
+        scores = {
+            "keep": height,
+            "halve": height * face_factor(pos, sim.volume.shape, (d, d, d)),
+            "drop": np.where(outer, 0.0, height),
+        }
+        for rule, score in scores.items():
+            row = {"set": name, "group": c["group"], "rule": rule}
+            for t in THRESHOLDS:
+                kept = pd.DataFrame(pos[score >= t], columns=["z", "y", "x"])
+                ev = evaluate(sim.truth, kept, diameter=d)
+                row[t] = ev.f1
+                if np.isclose(t, model.threshold):
+                    row["precision"], row["recall"] = ev.precision, ev.recall
+            rows.append(row)
+        print(name, c["group"], c["volfrac"], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
+    args = parser.parse_args()
+    model = load_model(device="cpu")
+    n_cal = 1 if args.quick else 9
+    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
+    val = conditions(VAL_SEED, 2 if args.quick else 18, 2 if args.quick else 6)
+    df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
+    cols = [*THRESHOLDS, "precision", "recall"]
+    per_group = df.groupby(["set", "rule", "group"])[cols].mean()
+    out = []
+    for (name, rule), sub in per_group.groupby(level=["set", "rule"]):
+        mean = sub.mean()
+        f1 = mean[list(THRESHOLDS)].astype(float)
+        groups = sub[model.threshold].to_numpy(dtype=float)
+        out.append({
+            "volumes": name, "rule": rule,
+            f"F1 at {model.threshold:g}": float(f1[model.threshold]),
+            "best F1": float(f1.max()), "at": f"{f1.idxmax():g}",
+            "precision": float(mean["precision"]), "recall": float(mean["recall"]),
+            "per group F1": " / ".join(f"{v:.3f}" for v in groups),
+        })  # fmt: skip
+    table = pd.DataFrame(out).sort_values(["volumes", "rule"], key=lambda s: s.map(
+        {"calibration": 0, "validation": 1, **{r: i for i, r in enumerate(RULES)}}))  # fmt: skip
+    text = markdown_table(table)
+    print(text)
+    if args.quick:
+        return
+    groups = " / ".join(df[df["set"] == "validation"]["group"].unique())
+    body = (
+        f"Calibration: {len(cal)} volumes of the general ranges (seeds "
+        f"{', '.join(map(str, CALIBRATION_SEEDS))}), where the rule was chosen. Validation: "
+        f"the {len(val)} threshold-validation volumes (seed {VAL_SEED}; groups {groups}, "
+        "weighted equally). Shipped model, default separation, the same peaks for every rule; "
+        "precision and recall at the model's threshold.\n\n" + text
+    )
+    update_section("U-Net faces", body, command="python bench/unet_faces.py")
+
+
+if __name__ == "__main__":
+    main()
