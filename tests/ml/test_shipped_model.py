@@ -83,17 +83,22 @@ def test_tiled_inference_equals_whole_volume(model, dense_volume):
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
-def test_nothing_is_reported_on_the_outer_layer(model, dense_volume):
+def test_peaks_on_the_outer_layer_are_candidates_only(model, dense_volume):
     # diameter 8 is the model's own: model voxels are input voxels, so the outer layer of the
-    # heatmap is the outer voxel layer of the volume; a peak there is a cut particle's tail
+    # heatmap is the outer voxel layer of the volume; a peak there is mostly a cut particle's
+    # tail, scored a tenth of its height: listed at a low threshold, never at the default
     sim = dense_volume
     found = locate_unet(sim.volume, diameter=8, threshold=0.05, model=model)
     pos = found[["z", "y", "x"]].to_numpy()
     to_face = np.minimum(pos + 0.5, np.asarray(sim.volume.shape) - 0.5 - pos).min(axis=1)
-    assert to_face.min() >= 1.0 and (to_face < 2.0).sum() >= 3
+    outer = to_face < 1.0
+    assert outer.sum() >= 3
+    assert found.loc[outer, "score"].max() <= 0.1 < found.loc[~outer, "score"].median()
+    default = locate_unet(sim.volume, diameter=8, model=model)
+    pos = default[["z", "y", "x"]].to_numpy()
+    assert np.minimum(pos + 0.5, np.asarray(sim.volume.shape) - 0.5 - pos).min() >= 1.0
     # counting every face, precision at the shipped threshold stays high
-    ev = evaluate(sim.truth, locate_unet(sim.volume, diameter=8, model=model), diameter=8)
-    assert ev.precision >= 0.9, ev
+    assert evaluate(sim.truth, default, diameter=8).precision >= 0.9
 
 
 def test_tails_of_particles_centred_outside_a_face_are_not_detections(model):

@@ -16,10 +16,13 @@ Pipeline of :func:`locate_unet`:
 4. Sub-voxel refinement: per axis, the vertex of the parabola through the log-heatmap at the
    peak and its two neighbours (exact for a Gaussian blob, the training target).
 5. Faces: a peak on the outermost voxel layer of the model-scale heatmap (a quarter radius
-   deep) is dropped; it is mostly the cut-off tail of a particle centred beyond the face
-   (:func:`on_outer_layer`). This replaces, for the U-Net, the classical detector's halving
-   of scores there (:func:`voxpick.detect.peaks.face_factor`).
-6. Positions are mapped back to input voxels; ``score`` is the peak height (0..1).
+   deep) is mostly the cut-off tail of a particle centred beyond the face
+   (:func:`on_outer_layer`); its score is :data:`OUTER_LAYER_FACTOR` times its height, so it
+   ranks after every clear detection and is reported only at thresholds up to that factor.
+   This replaces, for the U-Net, the classical detector's halving of scores there
+   (:func:`voxpick.detect.peaks.face_factor`).
+6. Positions are mapped back to input voxels; ``score`` is the peak height (0..1); detections
+   whose score falls below the threshold are dropped.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ from voxpick.validation import check_volume, diameter_in_voxels, length_in_voxel
 #: Default minimum separation of two detections, in diameters (the best mean F1 on the
 #: validation volumes among 0.45-0.85; docs/ml.md).
 DEFAULT_SEPARATION = 0.45
+
+#: Score of a peak on the outermost layer of the model-scale heatmap, as a fraction of its
+#: height: below the shipped threshold (0.15), so such peaks are only candidates for a lower one
+#: (docs/ml.md, "Faces").
+OUTER_LAYER_FACTOR = 0.1
 
 #: Default core edge (model voxels) of one inference block.
 DEFAULT_TILE = 128
@@ -282,7 +290,8 @@ def on_outer_layer(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
     A particle cut by a volume face and centred beyond it leaves only the inner tail of its
     blob in the heatmap, which then peaks on the outermost layer. On calibration volumes most
-    such peaks match no particle (docs/ml.md, "Faces"), so :func:`locate_unet` drops them.
+    such peaks match no particle (docs/ml.md, "Faces"), so :func:`locate_unet` scores them
+    :data:`OUTER_LAYER_FACTOR` times their height.
     Axes of fewer than 3 voxels have no inner layer and are not tested.
 
     Parameters
@@ -357,8 +366,9 @@ def locate_unet(
     Returns
     -------
     pandas.DataFrame
-        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1),
-        sorted by decreasing score; the
+        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1;
+        a tenth of it on the outermost layer of the model-scale heatmap, where a peak is
+        mostly the tail of a particle centred beyond the face), sorted by decreasing score; the
         same columns with zero rows when nothing is found.
 
     Examples
@@ -394,6 +404,7 @@ def locate_unet(
         peak_radius=max(1, round(0.25 * net.model_diameter)),
         min_separation=min_sep,
     )
-    inner = ~on_outer_layer(points, logits.shape)
-    points, heights = points[inner], heights[inner]
-    return detections_frame(from_model_coords(points, zoom), heights)  # sorted by height
+    score = heights * np.where(on_outer_layer(points, logits.shape), OUTER_LAYER_FACTOR, 1.0)
+    keep = score >= float(thr)
+    order = np.argsort(-score[keep], kind="stable")
+    return detections_frame(from_model_coords(points[keep][order], zoom), score[keep][order])
