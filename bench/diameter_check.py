@@ -23,11 +23,9 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import TEST_SEED, conditions
+from train_default import TEST_SEED, conditions, simulate_condition
 from voxpick.analysis import check_diameter
-from voxpick.simulate import simulate_volume
 
-KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
 VERDICTS = ("consistent", "too large", "inconsistent", "too few")
 
 
@@ -40,7 +38,7 @@ def main() -> None:
     rows = []
     start = time.perf_counter()
     for i, c in enumerate(conds):
-        sim = simulate_volume(c["size"], rng=c["seed"], **{k: c[k] for k in KEYS})
+        sim = simulate_condition(c)
         d = 2 * c["radius"]
         for method in ("classical", "unet"):
             for factor in args.factors:

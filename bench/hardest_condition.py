@@ -23,13 +23,11 @@ import warnings
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import VAL_SEED, conditions
+from train_default import VAL_SEED, conditions, simulate_condition
 from voxpick.detect.classical import locate_classical
 from voxpick.metrics import evaluate
 from voxpick.ml import load_model, locate_unet
-from voxpick.simulate import simulate_volume
 
-KEYS = ("volfrac", "radius", "polydispersity", "brightness")
 SETTINGS = {  # name: (snr = cnr, particle_size or None for the drawn one)
     "as drawn (SNR=CNR=3)": (3.0, None),
     "SNR=CNR=30": (30.0, None),
@@ -52,8 +50,7 @@ def main() -> None:
         d = 2 * c["radius"]
         for name, (snr, size) in SETTINGS.items():
             ps = c["particle_size"] if size is None else size
-            sim = simulate_volume(c["size"], rng=c["seed"], snr=snr, cnr=snr, particle_size=ps,
-                                  **{k: c[k] for k in KEYS})  # fmt: skip
+            sim = simulate_condition(c, snr=snr, cnr=snr, particle_size=ps)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found = {

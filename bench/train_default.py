@@ -80,6 +80,17 @@ def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, An
     return out
 
 
+#: Keys of a :func:`conditions` entry that are :func:`~voxpick.simulate.simulate_volume` arguments.
+SIM_KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
+
+
+def simulate_condition(c: dict[str, Any], **overrides: Any) -> Any:
+    """Simulate the volume of one :func:`conditions` entry; ``overrides`` replace its settings."""
+    from voxpick.simulate import simulate_volume
+
+    return simulate_volume(c["size"], rng=c["seed"], **({k: c[k] for k in SIM_KEYS} | overrides))
+
+
 def run_trackpy(volume: np.ndarray, d: float) -> pd.DataFrame:
     """trackpy as an expert sets it for dense samples (``bench/real_data.py``), mass as score."""
     found = trackpy_tuned(volume, (d, d, d), False)
@@ -105,12 +116,10 @@ def score_all(truth: pd.DataFrame, found: pd.DataFrame, d: float) -> dict[str, f
 def evaluate_set(conds: list[dict[str, Any]], model: Any, *, others: bool) -> pd.DataFrame:
     from voxpick.metrics import evaluate
     from voxpick.ml import locate_unet
-    from voxpick.simulate import simulate_volume
 
-    keys = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
     rows = []
     for i, c in enumerate(conds):
-        sim = simulate_volume(c["size"], rng=c["seed"], **{k: c[k] for k in keys})
+        sim = simulate_condition(c)
         d = 2 * c["radius"]
         t0 = time.perf_counter()
         found = locate_unet(sim.volume, diameter=d, model=model, threshold=0.05)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import THRESHOLDS, VAL_SEED, conditions
+from train_default import THRESHOLDS, VAL_SEED, conditions, simulate_condition
 from voxpick.detect.peaks import face_factor
 from voxpick.metrics import evaluate
 from voxpick.ml import load_model
@@ -43,9 +43,7 @@ from voxpick.ml.infer import (
     predict_heatmap,
 )
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
-from voxpick.simulate import simulate_volume
 
-KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
 CALIBRATION_SEEDS = (778, 779)
 RULES = ("keep", "halve", "tenth")
 
@@ -66,7 +64,7 @@ def candidates(volume: np.ndarray, d: float, model) -> tuple[np.ndarray, np.ndar
 def measure(conds: list[dict], model, name: str) -> list[dict]:
     rows = []
     for c in conds:
-        sim = simulate_volume(c["size"], rng=c["seed"], **{k: c[k] for k in KEYS})
+        sim = simulate_condition(c)
         d = 2 * c["radius"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -21,13 +21,11 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import THRESHOLDS, VAL_SEED, conditions
+from train_default import THRESHOLDS, VAL_SEED, conditions, simulate_condition
 from voxpick.analysis import neighbour_ratios
 from voxpick.metrics import evaluate
 from voxpick.ml import load_model, locate_unet
-from voxpick.simulate import simulate_volume
 
-KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
 SEPARATIONS = (0.45, 0.55, 0.65, 0.75, 0.85)
 
 
@@ -38,7 +36,7 @@ def main() -> None:
     model = load_model(device="cpu")
     rows = []
     for c in conditions(VAL_SEED, 2 if args.quick else 18, 2 if args.quick else 6):
-        sim = simulate_volume(c["size"], rng=c["seed"], **{k: c[k] for k in KEYS})
+        sim = simulate_condition(c)
         d = 2 * c["radius"]
         for sep in SEPARATIONS:
             with warnings.catch_warnings():
