@@ -122,8 +122,7 @@ def _structure(
     stats[f"{name}: share with a neighbour closer than 0.8 d"] = (
         float(np.mean(nn < CLOSE_FRACTION)) if nn.size else 0.0
     )
-    hint = crowding_message(nn)  # nn is already in diameters
-    if name == "detections" and hint:
+    if name == "detections" and (hint := crowding_message(nn)):  # nn is already in diameters
         stats["detections: diameter check"] = (
             hint + " Run voxpick check-diameter VOLUME --diameter ... to tell which."
         )
