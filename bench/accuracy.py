@@ -16,7 +16,9 @@ tuned minmass for tuned trackpy), and the score-swept metrics (clean AP, recall 
 trackpy's precision) on its **full candidate list**: voxpick classical with ``min_score=0``
 (every positive peak; its automatic threshold still marks the operating point), the U-Net with
 a peak threshold of 0.01, trackpy without minmass (swept by mass). Each sweep can thus reach
-every operating point the method has, not only those above its default cut.
+every operating point the method has, not only those above its default cut. ``voxpick auto``
+(the default ``method="auto"``) is scored at its own operating point and swept over the
+candidate list of the detector it chose for the volume.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def run_voxpick(volume: np.ndarray, r: float) -> Found:
     """Classical detections (rows above the automatic threshold) and all candidates."""
     from voxpick.detect import locate
 
-    candidates = locate(volume, diameter=2 * r, min_score=CLASSICAL_MIN_SCORE)
+    candidates = locate(volume, diameter=2 * r, method="classical", min_score=CLASSICAL_MIN_SCORE)
     main = ~candidates["sharp_only"].astype(bool)  # the second finder adds candidates only
     found = candidates[(candidates["score"] >= candidates.attrs["threshold"]) & main]
     return found.reset_index(drop=True), candidates
@@ -141,6 +143,15 @@ def run_unet(volume: np.ndarray, r: float) -> Found:
     found = locate(volume, diameter=2 * r, method="unet")
     candidates = locate(volume, diameter=2 * r, method="unet", threshold=UNET_MIN_SCORE)
     return found, candidates
+
+
+def run_auto(volume: np.ndarray, r: float) -> Found:
+    """``method="auto"`` detections, and the full candidate list of the detector it chose."""
+    from voxpick.detect import locate
+
+    found = locate(volume, diameter=2 * r, method="auto")
+    chosen = run_unet if found.attrs["method"] == "unet" else run_voxpick
+    return found, chosen(volume, r)[1]
 
 
 def run_trackpy(volume: np.ndarray, r: float, params: dict[str, float] | None) -> Found:
@@ -254,6 +265,7 @@ def _evaluate_one(
     }
     if with_unet:
         methods["voxpick unet"] = lambda: run_unet(sim.volume, r)
+        methods["voxpick auto"] = lambda: run_auto(sim.volume, r)
     rows, candidates_by = [], {}
     for name, fn in methods.items():
         t0 = time.perf_counter()

@@ -72,7 +72,9 @@ def run_locate(path: Path, out: Path, chunks: int) -> None:
     from voxpick.tiling import locate_chunked
 
     start = time.perf_counter()
-    found = locate_chunked(path, diameter=2 * RADIUS, chunks=chunks, out=out, progress=True)
+    found = locate_chunked(
+        path, diameter=2 * RADIUS, method="classical", chunks=chunks, out=out, progress=True
+    )
     elapsed = time.perf_counter() - start
     info = {
         "seconds": elapsed,

@@ -72,7 +72,7 @@ def load(rel: str, shape: tuple[int, int, int] | None) -> np.ndarray:
 def voxpick_classical(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
     from voxpick.detect import locate
 
-    return locate(vol, diameter=diameter, invert=dark)
+    return locate(vol, diameter=diameter, invert=dark, method="classical")
 
 
 def voxpick_unet(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
@@ -136,6 +136,14 @@ def structure(df: pd.DataFrame, diameter: Any, shape: tuple[int, ...]) -> dict[s
     }
 
 
+def auto_choice(unet: pd.DataFrame, diameter: Any, shape: tuple[int, ...]) -> str:
+    """The detector ``method="auto"`` picks from these U-Net detections, and their phi."""
+    from voxpick.detect.auto import DENSE_VOLFRAC, unet_volume_fraction
+
+    phi = unet_volume_fraction(unet, shape=shape, diameter_px=np.broadcast_to(diameter, 3))
+    return f"{'unet' if phi >= DENSE_VOLFRAC else 'classical'} ({phi:.2f})"
+
+
 def overlay(name: str, vol: np.ndarray, found: dict[str, tuple[pd.DataFrame, Any]]) -> Path:
     from matplotlib.figure import Figure
 
@@ -195,6 +203,7 @@ def main() -> None:
                     "diameter": _fmt_d(d), "method": label, "found": len(frame),
                     "expected": expected if expected is not None else "",
                     **figures, "diameter check": verdict,
+                    "auto picks": auto_choice(frame, d, vol.shape) if "unet" in label else "",
                 })  # fmt: skip
         overlay(name, vol, found)
     df = pd.DataFrame(rows)
@@ -208,7 +217,9 @@ def main() -> None:
         "of the highest g(r) peak between 0.3 and 2 diameters (about 1 for a dense packing). "
         "diameter check: the verdict of `voxpick.analysis.check_diameter` for the suggested "
         "diameter; where it is *too large*, a second row (*checked d*) locates again with the "
-        "diameter it suggests. Overlays: docs/img/real_*.png."
+        'diameter it suggests. auto picks: the detector `method="auto"` uses with that '
+        "diameter (from the U-Net row's detected volume fraction, given in brackets). "
+        "Overlays: docs/img/real_*.png."
     )
     body = markdown_table(df.astype(object).where(df.notna(), ""))
     print(body)

@@ -45,7 +45,11 @@ def _trackpy_tuned(volume: np.ndarray) -> object:
 
 
 def _voxpick(volume: np.ndarray) -> object:
-    return locate(volume, diameter=2 * RADIUS)
+    return locate(volume, diameter=2 * RADIUS, method="classical")
+
+
+def _voxpick_auto(volume: np.ndarray) -> object:
+    return locate(volume, diameter=2 * RADIUS, method="auto")
 
 
 def _voxpick_unet(volume: np.ndarray) -> object:
@@ -55,6 +59,7 @@ def _voxpick_unet(volume: np.ndarray) -> object:
 METHODS: dict[str, Callable[[np.ndarray], object]] = {
     "voxpick classical": _voxpick,
     "voxpick unet": _voxpick_unet,
+    "voxpick auto": _voxpick_auto,
     "trackpy default": _trackpy_default,
     "trackpy tuned": _trackpy_tuned,
 }

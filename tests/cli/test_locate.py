@@ -132,7 +132,8 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "abc"], "--diameter 'abc' is not a number"),
         (["--diameter", "8,8"], "expected one number or three"),
         (["--diameter", "200"], "larger than the volume"),
-        (["--diameter", "8", "--method", "dl"], "expected one of ['classical', 'unet']"),
+        (["--diameter", "8", "--method", "dl"], "expected one of ['auto', 'classical', 'unet']"),
+        (["--diameter", "8", "--threshold", "3"], "Add --method classical or --method unet"),
         (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
     ],
 )

@@ -49,10 +49,11 @@ def test_zarr_directory_goes_block_by_block(sim, tmp_path: Path):
     )
     z[...] = sim.volume
     out = tmp_path / "p.csv"
-    result = invoke(str(store), "-o", str(out), "--diameter", "6", "--threshold", "4")
+    opts = ["--diameter", "6", "--threshold", "4", "--method", "classical"]
+    result = invoke(str(store), "-o", str(out), *opts)
     assert result.exit_code == 0, result.output
     found = read_positions(out)
-    ref = locate_chunked(sim.volume, diameter=6, threshold=4.0, progress=False)
+    ref = locate_chunked(sim.volume, diameter=6, method="classical", threshold=4.0, progress=False)
     pd.testing.assert_frame_equal(found, ref)
     assert (found.score >= 4).all()
 

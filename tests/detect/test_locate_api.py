@@ -27,27 +27,38 @@ def test_exports():
     assert list(detections_frame().columns) == list(DETECTION_COLUMNS)
 
 
-def test_default_method_is_classical():
+def test_classical_method():
     vol, truth = volume()
-    found = locate(vol, diameter=8)
+    found = locate(vol, diameter=8, method="classical")
     pd.testing.assert_frame_equal(found, locate_classical(vol, diameter=8))
-    pd.testing.assert_frame_equal(found, locate(vol, diameter=8, method="classical"))
     assert list(found.columns[:4]) == list(DETECTION_COLUMNS)
     assert found.attrs["method"] == "classical"
     ev = evaluate(truth, found, diameter=8, border=4, canvas_size=vol.shape)
     assert ev.recall > 0.95 and ev.precision > 0.95
 
 
+def test_default_method_is_auto():
+    vol, truth = volume()  # volume fraction 0.4: crowded enough for the U-Net
+    found = locate(vol, diameter=8)
+    assert found.attrs["method"] == "unet"
+    assert found.attrs["unet_volume_fraction"] > 0.35
+    pd.testing.assert_frame_equal(found, locate(vol, diameter=8, method="auto"))
+    assert list(found.columns[:4]) == list(DETECTION_COLUMNS)
+    ev = evaluate(truth, found, diameter=8, border=4, canvas_size=vol.shape)
+    assert ev.recall > 0.95 and ev.precision > 0.9
+
+
 def test_unknown_method_lists_the_valid_ones():
     vol, _ = volume()
-    with pytest.raises(ValueError, match=r"method='dl' is unknown.*\['classical', 'unet'\]"):
+    expected = r"method='dl' is unknown.*\['auto', 'classical', 'unet'\]"
+    with pytest.raises(ValueError, match=expected):
         locate(vol, diameter=8, method="dl")
 
 
 def test_method_options_pass_through():
     vol, _ = volume()
-    loose = locate(vol, diameter=8, threshold=2.0)
-    strict = locate(vol, diameter=8, threshold=20.0)
+    loose = locate(vol, diameter=8, method="classical", threshold=2.0)
+    strict = locate(vol, diameter=8, method="classical", threshold=20.0)
     assert loose.attrs["threshold"] == 2.0
     assert len(strict) < len(loose)
     assert (strict.score >= 20.0).all()
@@ -96,7 +107,8 @@ def test_empty_result_has_the_schema():
         ({"diameter": 64}, "larger than the volume"),
         ({"diameter": [8, 8, 8, 8]}, "4 components"),
         ({"diameter": 8, "voxel_size": -1}, "voxel_size"),
-        ({"diameter": 8, "separation": 0}, "separation"),
+        ({"diameter": 8, "separation": 0, "method": "classical"}, "separation"),
+        ({"diameter": 8, "dense_volfrac": 2}, "dense_volfrac=2 must be a volume fraction"),
     ],
 )
 def test_errors_name_the_bad_value(args, match):

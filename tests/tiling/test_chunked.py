@@ -64,7 +64,9 @@ def compare(whole, tiled, shape, diameter, *, tol=1e-5):
 def test_auto_parameters_match_the_whole_volume(aniso):
     d = (9, 7, 7)
     whole = locate_classical(aniso.volume, diameter=d)
-    tiled = locate_chunked(aniso.volume, diameter=d, chunks=(20, 24, 28), progress=False)
+    tiled = locate_chunked(
+        aniso.volume, diameter=d, method="classical", chunks=(20, 24, 28), progress=False
+    )
     for key in ("noise", "z_blur_px", "threshold"):
         assert tiled.attrs[key] == pytest.approx(whole.attrs[key], rel=1e-12), key
     assert tiled.attrs["chunks"] == (20, 24, 30)  # multiples of half a diameter (4, 3, 3)
@@ -80,7 +82,9 @@ def test_auto_parameters_match_the_whole_volume(aniso):
 def test_fixed_parameters_and_z_deconvolution(aniso):
     kw = {"threshold": 3.5, "noise": 12.0, "z_blur": 1.2, "min_relative": 0.0}
     whole = locate_classical(aniso.volume, diameter=(9, 7, 7), **kw)
-    tiled = locate_chunked(aniso.volume, diameter=(9, 7, 7), chunks=24, progress=False, **kw)
+    tiled = locate_chunked(
+        aniso.volume, diameter=(9, 7, 7), method="classical", chunks=24, progress=False, **kw
+    )
     assert tiled.attrs["overlap"][0] > tiled.attrs["overlap"][1]  # z halo covers the Wiener tail
     assert (tiled["score"] >= 3.5).all()
     compare(whole, tiled, aniso.volume.shape, (9, 7, 7))
@@ -201,7 +205,7 @@ def test_resume_refuses_parts_of_another_run(small, tmp_path):
 )
 def test_bad_arguments_fail_before_any_block(small, kwargs, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = {"diameter": 6, "progress": False, **kwargs}
+    args = {"diameter": 6, "method": "classical", "progress": False, **kwargs}
     with pytest.raises(error, match=message):
         locate_chunked(small.volume, **args)
     assert not list(tmp_path.iterdir())

@@ -28,7 +28,13 @@ VoxelSizeOption = Annotated[
 InvertOption = Annotated[
     bool, typer.Option("--invert", help="Particles are darker than the background.")
 ]
-MethodOption = Annotated[str, typer.Option(help="Detection method: classical or unet.")]
+MethodOption = Annotated[
+    str,
+    typer.Option(
+        help="Detection method: auto (the U-Net on crowded volumes, classical otherwise), "
+        "classical or unet."
+    ),
+]
 RawShapeOption = Annotated[
     str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
 ]
@@ -128,12 +134,12 @@ def locate_command(
     diameter: DiameterOption,
     voxel_size: VoxelSizeOption = "1",
     invert: InvertOption = False,
-    method: MethodOption = "classical",
+    method: MethodOption = "auto",
     threshold: Annotated[
         float | None,
         typer.Option(
             help="Minimum score (classical: signal-to-noise; unet: peak height 0..1); "
-            "default: automatic."
+            "default: automatic. Needs --method classical or unet."
         ),
     ] = None,
     shape: RawShapeOption = None,
@@ -155,7 +161,8 @@ def locate_command(
 ) -> None:
     """Find every particle in a 3D volume and write one row per particle (CSV or Parquet).
 
-    Positions are sub-voxel (z, y, x) voxel coordinates; score is a signal-to-noise ratio.
+    Positions are sub-voxel (z, y, x) voxel coordinates; score is the detector's confidence
+    (classical: a signal-to-noise ratio; unet: a peak height 0..1; auto says which it used).
     """
     from voxpick.analysis.diameter import crowding_warning
     from voxpick.detect import locate
@@ -170,6 +177,12 @@ def locate_command(
                 f"--out {str(out)!r} must end in .csv or .parquet, e.g. -o particles.csv."
             )
         core = _parse_chunks(chunks)
+        if threshold is not None and method == "auto":
+            raise ValueError(
+                f"--threshold {threshold} needs a detector: the classical score is a "
+                "signal-to-noise ratio and the U-Net's a peak height 0..1. Add --method "
+                "classical or --method unet."
+            )
         kwargs: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
@@ -208,6 +221,11 @@ def locate_command(
     extra = ""
     if "threshold" in found.attrs:
         extra = f", score >= {found.attrs['threshold']:.2f}"
+    if "unet_volume_fraction" in found.attrs:
+        extra += (
+            f", auto: {found.attrs['method']} (U-Net volume fraction "
+            f"{found.attrs['unet_volume_fraction']:.2f})"
+        )
     if "n_blocks" in found.attrs:
         extra += f", {found.attrs['n_blocks']} blocks"
     console.print(

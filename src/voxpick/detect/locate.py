@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from voxpick.detect.auto import locate_auto
 from voxpick.detect.classical import locate_classical
 
 
@@ -34,6 +35,7 @@ def _locate_unet(volume: Any, **kwargs: Any) -> pd.DataFrame:
 
 #: Detection methods accepted by :func:`locate`, each a function of ``(volume, **kwargs)``.
 METHODS: dict[str, Callable[..., pd.DataFrame]] = {
+    "auto": locate_auto,
     "classical": locate_classical,
     "unet": _locate_unet,
 }
@@ -44,7 +46,7 @@ def locate(
     *,
     diameter: Any,
     voxel_size: Any = 1,
-    method: str = "classical",
+    method: str = "auto",
     invert: bool = False,
     **kwargs: Any,
 ) -> pd.DataFrame:
@@ -62,7 +64,9 @@ def locate(
     voxel_size : float or sequence of 3 float
         Voxel size per axis (z, y, x); default 1, i.e. ``diameter`` is in voxels.
     method : str
-        Detector; one of :data:`METHODS`: ``"classical"`` (no training, see
+        Detector; one of :data:`METHODS`: ``"auto"`` (default: the shipped U-Net when its
+        detections imply a crowded volume, else the classical detector; see
+        :func:`~voxpick.detect.auto.locate_auto`), ``"classical"`` (no training, see
         :func:`~voxpick.detect.classical.locate_classical`) or ``"unet"`` (the shipped 3D U-Net,
         see :func:`voxpick.ml.locate_unet`).
     invert : bool
@@ -71,13 +75,15 @@ def locate(
         Passed to the method, e.g. ``threshold``, ``min_score``, ``separation``,
         ``filter_scale`` for
         :func:`~voxpick.detect.classical.locate_classical`; ``threshold``, ``model``,
-        ``device``, ``tile`` for :func:`voxpick.ml.locate_unet`.
+        ``device``, ``tile`` for :func:`voxpick.ml.locate_unet`; only ``model``, ``device``,
+        ``tile`` and ``dense_volfrac`` for ``"auto"``.
 
     Returns
     -------
     pandas.DataFrame
         One row per particle: ``z, y, x`` (voxels), ``score`` (higher is more confident), then
         the method's extra columns; the same columns with zero rows when nothing is found.
+        With ``method="auto"``, ``attrs["method"]`` names the detector used.
 
     Examples
     --------
@@ -90,7 +96,7 @@ def locate(
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(
             f"method={method!r} is unknown: expected one of {sorted(METHODS)}. "
-            "Use method='classical' (the default)."
+            "Use method='auto' (the default)."
         )
     if is_chunked_array(volume):  # dask or zarr: block by block, never loaded whole
         from voxpick.tiling import locate_chunked

@@ -47,6 +47,34 @@ def _detect_block(data: np.ndarray, *, method: str, kwargs: dict[str, Any]) -> p
     return METHODS[method](data, **kwargs)
 
 
+def auto_sample_edge(diameter_px: tuple[float, float, float]) -> int:
+    """Edge of the central crop ``method="auto"`` decides on: 8 diameters, at least 128."""
+    return max(128, int(np.ceil(8 * max(diameter_px))))
+
+
+def _resolve_auto(
+    source: VolumeSource,
+    diameter_px: tuple[float, float, float],
+    *,
+    diameter: Any,
+    voxel_size: Any,
+    invert: bool,
+    kwargs: dict[str, Any],
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Pick the detector for ``method="auto"`` on the central crop; its kwargs; the attrs."""
+    from voxpick.detect.auto import DENSE_VOLFRAC, choose_method
+
+    options = dict(kwargs)
+    cut = options.pop("dense_volfrac", DENSE_VOLFRAC)
+    sample = central_crop(source, auto_sample_edge(diameter_px))
+    chosen, phi, _ = choose_method(
+        sample, diameter=diameter, voxel_size=voxel_size, invert=invert, dense_volfrac=cut,
+        **options,
+    )  # fmt: skip
+    block_kwargs = options if chosen == "unet" else {}
+    return chosen, block_kwargs, {"unet_volume_fraction": phi, "auto_sample_shape": sample.shape}
+
+
 def _block_task(
     data: Any,
     *,
@@ -184,7 +212,7 @@ def locate_chunked(
     *,
     diameter: Any,
     voxel_size: Any = 1,
-    method: str = "classical",
+    method: str = "auto",
     invert: bool = False,
     chunks: Any = None,
     overlap: Any = None,
@@ -208,7 +236,9 @@ def locate_chunked(
     voxel_size : float or sequence of 3 float
         Voxel size per axis (z, y, x).
     method : str
-        ``"classical"`` or ``"unet"`` (see :func:`voxpick.locate`).
+        ``"auto"``, ``"classical"`` or ``"unet"`` (see :func:`voxpick.locate`). ``"auto"``
+        decides once for the whole volume, on its central crop (:func:`auto_sample_edge`), and
+        runs the chosen detector on every block.
     invert : bool
         Particles are darker than the background.
     chunks : int or sequence of 3 int, optional
@@ -268,12 +298,18 @@ def locate_chunked(
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(
             f"method={method!r} is unknown: expected one of {sorted(METHODS)}. "
-            "Use method='classical' (the default)."
+            "Use method='auto' (the default)."
         )
     kind = _scheduler_kind(scheduler, client)
     out_path = _check_out(out)
     source = open_volume(volume)
     d_px = resolve_diameter(source.shape, diameter, voxel_size)
+    auto_attrs: dict[str, Any] = {}
+    if method == "auto":
+        method, method_kwargs, auto_attrs = _resolve_auto(
+            source, d_px, diameter=diameter, voxel_size=voxel_size, invert=invert,
+            kwargs=method_kwargs,
+        )  # fmt: skip
     if method == "classical":
         block_kwargs, globals_ = estimate_classical(
             source,
@@ -346,7 +382,7 @@ def locate_chunked(
     tables = [store.read(b.name) if store is not None else results[b.name] for b in blocks]
     merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     merged = merged.astype(dict.fromkeys(merged.columns, float))
-    attrs: dict[str, Any] = {"method": method, "diameter_px": d_px}
+    attrs: dict[str, Any] = {"method": method, "diameter_px": d_px, **auto_attrs}
     if method == "classical":
         merged, threshold = finish_classical(merged, globals_, shape=source.shape, diameter_px=d_px)
         attrs.update(

@@ -1,0 +1,113 @@
+"""Choosing ``method="auto"``'s cut: from which U-Net detected volume fraction to keep the U-Net.
+
+Usage::
+
+    python bench/auto_method.py [--quick]
+
+:func:`voxpick.detect.auto.locate_auto` runs the shipped U-Net, measures the volume fraction its
+detections imply and keeps them at or above a cut; below it, it runs the classical detector.
+For each volume both detectors run at their defaults; every cut of a grid is scored by the mean
+F1 (matching at < r) of the detector it picks. The cut is chosen on the calibration volumes
+(general ranges, seeds 778 and 779, 9 each) and checked on the threshold-validation volumes of
+``bench/train_default.py`` (seed 4242; general and hardest-condition groups weighted equally);
+neither set is reported as test figures (``bench/accuracy.py`` reports ``voxpick auto`` on the
+held-out test seeds). Writes the section "Auto method" of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from _report import markdown_table, update_section
+from train_default import VAL_SEED, conditions, simulate_condition
+from voxpick.detect.auto import DENSE_VOLFRAC, unet_volume_fraction
+from voxpick.detect.classical import locate_classical
+from voxpick.metrics import evaluate
+from voxpick.ml import load_model, locate_unet
+
+CALIBRATION_SEEDS = (778, 779)
+CUTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 1.0)
+
+
+def measure(conds: list[dict], model, name: str) -> list[dict]:
+    """Both detectors' F1 and the U-Net's detected volume fraction, per volume."""
+    rows = []
+    for c in conds:
+        sim = simulate_condition(c)
+        d = 2 * c["radius"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            unet = locate_unet(sim.volume, diameter=d, model=model)
+            classical = locate_classical(sim.volume, diameter=d)
+        phi = unet_volume_fraction(unet, shape=sim.volume.shape, diameter_px=(d, d, d))
+        rows.append({
+            "set": name, "group": c["group"], "volfrac": c["volfrac"], "unet_volfrac": phi,
+            "f1_unet": evaluate(sim.truth, unet, diameter=d).f1,
+            "f1_classical": evaluate(sim.truth, classical, diameter=d).f1,
+        })  # fmt: skip
+        print(name, c["group"], c["volfrac"], f"{phi:.3f}", flush=True)
+    return rows
+
+
+def score_cuts(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean F1 of the picked detector per set and cut (groups weighted equally)."""
+    out = []
+    for name, sub in df.groupby("set", sort=False):
+        row: dict = {"volumes": name}
+        for cut in CUTS:
+            f1 = np.where(sub["unet_volfrac"] >= cut, sub["f1_unet"], sub["f1_classical"])
+            picked = pd.Series(f1, index=sub.index)
+            row[f"{cut:g}"] = float(picked.groupby(sub["group"]).mean().mean())
+        best = np.maximum(sub["f1_unet"], sub["f1_classical"])
+        row["best per volume"] = float(best.groupby(sub["group"]).mean().mean())
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
+    args = parser.parse_args()
+    model = load_model(device="cpu")
+    n_cal = 1 if args.quick else 9
+    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
+    val = conditions(VAL_SEED, 2 if args.quick else 18, 2 if args.quick else 6)
+    df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
+    table = score_cuts(df)
+    cut_cols = [f"{c:g}" for c in CUTS]
+    chosen = table.set_index("volumes").loc["calibration", cut_cols].astype(float).idxmax()
+    text = markdown_table(table)
+    phis = markdown_table(
+        df.groupby(["set", "group", "volfrac"], sort=False)[
+            ["unet_volfrac", "f1_unet", "f1_classical"]
+        ]
+        .mean()
+        .reset_index()
+    )
+    print(text)
+    print(f"best cut on calibration: {chosen} (shipped DENSE_VOLFRAC = {DENSE_VOLFRAC:g})")
+    print(phis)
+    if args.quick:
+        return
+    body = (
+        f'Mean F1 (matching at < r) of the detector `method="auto"` picks, per cut on the '
+        "U-Net's detected volume fraction (U-Net kept at or above it; 0 = always U-Net, 1 = "
+        f"always classical). Calibration: {len(cal)} volumes of the general ranges (seeds "
+        f"{', '.join(map(str, CALIBRATION_SEEDS))}), where the cut is chosen; validation: the "
+        f"{len(val)} threshold-validation volumes (seed {VAL_SEED}; general and hardest groups "
+        "weighted equally). *best per volume* is the oracle that always picks the better "
+        f"detector. Best cut on calibration: **{chosen}**; shipped "
+        f"`DENSE_VOLFRAC = {DENSE_VOLFRAC:g}`.\n\n"
+        + text
+        + "\n\nMeans per volume fraction (both detectors at their defaults):\n\n"
+        + phis
+    )
+    update_section("Auto method", body, command="python bench/auto_method.py")
+
+
+if __name__ == "__main__":
+    main()
