@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ DEMO_PARAMETERS = {
 }
 
 
-def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, float]:
+def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, Any]:
     """Simulate a volume, locate its particles, evaluate them and write the results.
 
     Parameters
@@ -39,7 +39,8 @@ def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        The clean-metric scores of the detections.
+        The clean-metric scores of the detections, and ``method``: the detector the default
+        ``method="auto"`` used.
     """
     import pandas as pd
     from matplotlib.figure import Figure
@@ -55,6 +56,7 @@ def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, float]:
     diameter = 2 * DEMO_PARAMETERS["radius"]
     found = locate(sim.volume, diameter=diameter)
     scores = evaluate(sim.truth, found, diameter=diameter).as_dict()
+    scores["method"] = found.attrs.get("method", "")
 
     out.mkdir(parents=True, exist_ok=True)
     write_tiff(out / "volume.tif", sim.volume)
@@ -84,7 +86,7 @@ def demo(
     with user_errors():
         scores = run_demo(out, size=size, seed=seed)
     table = Table(title=f"voxpick demo ({size}^3, seed {seed}) -> {out}")
-    for key in ("n_truth", "n_pred", "precision", "recall", "f1", "mean_error", "ap"):
+    for key in ("method", "n_truth", "n_pred", "precision", "recall", "f1", "mean_error", "ap"):
         value = scores[key]
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     Console().print(table)
