@@ -256,7 +256,8 @@ def model_card(info: dict[str, Any]) -> str:
 
 A 3D U-Net (MONAI `UNet`, channels {tuple(cfg["model"]["channels"])}, one residual unit per
 block) predicting a particle-centre heatmap, for `voxpick.locate(volume, diameter=...,
-method="unet")`. Trained {info.get("date", "")} on the CPU ({info["torch"]}),
+method="unet")` and for the default `method="auto"` on crowded volumes. Trained
+{info.get("date", "")} on the CPU ({info["torch"]}),
 {info["steps"]} steps in {info["train_seconds"] / 60:.0f} min, seed {cfg["seed"]}:
 `python bench/train_default.py` reproduces it; `python bench/train_default.py --validate
 --write` chose the threshold and measured the figures below.

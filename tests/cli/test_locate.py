@@ -47,6 +47,7 @@ def test_tiff_to_csv(sim, tmp_path: Path):
     result = invoke(str(src), "-o", str(out), "--diameter", "8")
     assert result.exit_code == 0, result.output
     assert "particles in vol.tif" in flat(result.output)
+    assert "auto: unet (U-Net volume fraction 0." in flat(result.output)  # the default method
     found = pd.read_csv(out)
     assert list(found.columns[:4]) == list(DETECTION_COLUMNS)
     ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
