@@ -7,8 +7,11 @@ next to true particles (``docs/benchmarks.md``, "Accuracy on simulated volumes")
 detections tell the two cases apart: :func:`locate_auto` runs the U-Net, measures the volume
 fraction its detections imply (:func:`voxpick.analysis.detected_volume_fraction`), and keeps
 them when it is at least :data:`DENSE_VOLFRAC`; below, it runs the classical detector instead.
-The cut was chosen on the calibration volumes of ``bench/auto_method.py`` and checked on its
-validation volumes; ``bench/accuracy.py`` reports it on the held-out test volumes.
+On crowded volumes it also adds the classical detections that no U-Net detection lies within
+:data:`MISSED_DISTANCE` diameters of (:func:`add_missed`): particles the U-Net merged with a
+neighbour. The cut and the rule were chosen on the calibration volumes of
+``bench/auto_method.py`` and checked on its validation volumes; ``bench/accuracy.py`` reports
+them on the held-out test volumes.
 """
 
 from __future__ import annotations
@@ -17,12 +20,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from voxpick.analysis.structure import detected_volume_fraction
 from voxpick.detect.classical import locate_classical, resolve_diameter
 
 #: U-Net detected volume fraction at and above which :func:`locate_auto` keeps the U-Net.
 DENSE_VOLFRAC = 0.35
+
+#: Distance in diameters (per axis) beyond every U-Net detection at which a classical detection
+#: on a crowded volume is added as a particle the U-Net missed.
+MISSED_DISTANCE = 0.5
 
 #: Keyword arguments :func:`locate_auto` accepts besides the common ones (the U-Net's machinery).
 AUTO_KWARGS = ("model", "device", "tile")
@@ -75,6 +83,47 @@ def unet_volume_fraction(found: pd.DataFrame, *, shape: tuple[int, ...], diamete
     if np.all(np.asarray(shape3) > 2 * diam):
         return detected_volume_fraction(found, diameter=tuple(diam), shape=shape3)
     return float(len(found) * np.pi / 6.0 * np.prod(diam) / np.prod(shape3))
+
+
+def add_missed(
+    unet: pd.DataFrame,
+    classical: pd.DataFrame,
+    *,
+    diameter_px: Any,
+    added_score: float,
+) -> pd.DataFrame:
+    """Add to the U-Net's detections the classical ones far from all of them.
+
+    Parameters
+    ----------
+    unet : pandas.DataFrame
+        U-Net detections (``z, y, x, score``).
+    classical : pandas.DataFrame
+        Classical detections (``z, y, x, score``).
+    diameter_px : float or tuple of 3 float
+        Particle diameter in voxels (z, y, x); distances are measured in diameters per axis.
+    added_score : float
+        ``score`` given to an added detection (the U-Net's threshold: they rank after every
+        U-Net detection above it, in the order of their classical score).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``z, y, x, score, classical_score``: ``classical_score`` is NaN for the U-Net's
+        detections and the classical signal-to-noise score for the added ones.
+    """
+    cols = ["z", "y", "x"]
+    scale = np.broadcast_to(np.asarray(diameter_px, dtype=float), (3,))
+    extra = classical
+    if len(unet) and len(classical):
+        dist, _ = cKDTree(unet[cols].to_numpy() / scale).query(classical[cols].to_numpy() / scale)
+        extra = classical[dist >= MISSED_DISTANCE]
+    extra = extra.sort_values("score", ascending=False, kind="stable")
+    kept = unet[[*cols, "score"]].assign(classical_score=np.nan)
+    added = extra[cols].assign(score=float(added_score), classical_score=extra["score"])
+    out = pd.concat([kept, added], ignore_index=True).astype(float)
+    order = np.argsort(-out["score"].to_numpy(), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
 
 
 def choose_method(
@@ -149,10 +198,11 @@ def locate_auto(
     Returns
     -------
     pandas.DataFrame
-        The chosen detector's table (``z, y, x, score, ...``); ``attrs["method"]`` names it and
+        ``z, y, x, score, ...``; ``attrs["method"]`` names the detector chosen and
         ``attrs["unet_volume_fraction"]`` gives the volume fraction the choice was made on.
-        Scores are on that detector's scale (U-Net: peak height 0..1; classical: filter
-        signal-to-noise ratio).
+        Classical: its table, ``score`` a filter signal-to-noise ratio. U-Net: its detections
+        (``score`` a peak height 0..1) and the classical detections it missed
+        (:func:`add_missed`; ``score`` the U-Net's threshold, their own in ``classical_score``).
 
     Raises
     ------
@@ -173,8 +223,17 @@ def locate_auto(
         volume, diameter=diameter, voxel_size=voxel_size, invert=invert,
         dense_volfrac=dense_volfrac, **kwargs,
     )  # fmt: skip
+    classical = locate_classical(volume, diameter=diameter, voxel_size=voxel_size, invert=invert)
     if method == "classical":
-        found = locate_classical(volume, diameter=diameter, voxel_size=voxel_size, invert=invert)
+        found = classical
+    else:
+        from voxpick.ml.infer import _resolve_model
+
+        found = add_missed(
+            found, classical,
+            diameter_px=resolve_diameter(tuple(np.shape(volume)), diameter, voxel_size),
+            added_score=_resolve_model(kwargs.get("model"), kwargs.get("device")).threshold,
+        )  # fmt: skip
     found.attrs["method"] = method
     found.attrs["unet_volume_fraction"] = phi
     return found

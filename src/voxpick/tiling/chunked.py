@@ -75,6 +75,30 @@ def _resolve_auto(
     return chosen, block_kwargs, {"unet_volume_fraction": phi, "auto_sample_shape": sample.shape}
 
 
+def _auto_crowded(
+    source: VolumeSource,
+    diameter_px: tuple[float, float, float],
+    common: dict[str, Any],
+    unet_kwargs: dict[str, Any],
+    auto_attrs: dict[str, Any],
+    out_path: Path | None,
+) -> pd.DataFrame:
+    """``method="auto"`` on a crowded volume: both detectors block by block, then merged."""
+    from voxpick.detect.auto import add_missed
+    from voxpick.ml.infer import _resolve_model
+
+    unet = locate_chunked(source, method="unet", **common, **unet_kwargs)
+    classical = locate_chunked(source, method="classical", **common)
+    threshold = _resolve_model(unet_kwargs.get("model"), unet_kwargs.get("device")).threshold
+    final = add_missed(unet, classical, diameter_px=diameter_px, added_score=threshold)
+    final.attrs.update(unet.attrs)
+    final.attrs.update(auto_attrs)
+    final.attrs["method"] = "unet"
+    if out_path is not None:
+        write_positions(out_path, final)
+    return final
+
+
 def _block_task(
     data: Any,
     *,
@@ -237,8 +261,10 @@ def locate_chunked(
         Voxel size per axis (z, y, x).
     method : str
         ``"auto"``, ``"classical"`` or ``"unet"`` (see :func:`voxpick.locate`). ``"auto"``
-        decides once for the whole volume, on its central crop (:func:`auto_sample_edge`), and
-        runs the chosen detector on every block.
+        decides once for the whole volume, on its central crop (:func:`auto_sample_edge`); on
+        a crowded volume it runs the U-Net and then the classical detector over all blocks
+        and adds the classical detections the U-Net missed, as the whole-volume run does (not
+        resumable: pass ``method="unet"`` for that).
     invert : bool
         Particles are darker than the background.
     chunks : int or sequence of 3 int, optional
@@ -310,6 +336,13 @@ def locate_chunked(
             source, d_px, diameter=diameter, voxel_size=voxel_size, invert=invert,
             kwargs=method_kwargs,
         )  # fmt: skip
+        if method == "unet":  # crowded: the U-Net pass, the classical pass, then add_missed
+            common = {
+                "diameter": diameter, "voxel_size": voxel_size, "invert": invert,
+                "chunks": chunks, "overlap": overlap, "scheduler": scheduler, "client": client,
+                "progress": progress,
+            }  # fmt: skip
+            return _auto_crowded(source, d_px, common, method_kwargs, auto_attrs, out_path)
     if method == "classical":
         block_kwargs, globals_ = estimate_classical(
             source,
