@@ -218,7 +218,9 @@ def main() -> None:
         "diameter check: the verdict of `voxpick.analysis.check_diameter` for the suggested "
         "diameter; where it is *too large*, a second row (*checked d*) locates again with the "
         'diameter it suggests. auto picks: the detector `method="auto"` uses with that '
-        "diameter (from the U-Net row's detected volume fraction, given in brackets). "
+        "diameter (from the U-Net row's detected volume fraction, given in brackets; with "
+        "*unet* it also adds the classical detections half a diameter or more from every "
+        "U-Net one). "
         "Overlays: docs/img/real_*.png."
     )
     body = markdown_table(df.astype(object).where(df.notna(), ""))

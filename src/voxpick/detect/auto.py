@@ -8,10 +8,10 @@ detections tell the two cases apart: :func:`locate_auto` runs the U-Net, measure
 fraction its detections imply (:func:`voxpick.analysis.detected_volume_fraction`), and keeps
 them when it is at least :data:`DENSE_VOLFRAC`; below, it runs the classical detector instead.
 On crowded volumes it also adds the classical detections that no U-Net detection lies within
-:data:`MISSED_DISTANCE` diameters of (:func:`add_missed`): particles the U-Net merged with a
-neighbour. The cut and the rule were chosen on the calibration volumes of
-``bench/auto_method.py`` and checked on its validation volumes; ``bench/accuracy.py`` reports
-them on the held-out test volumes.
+:data:`MISSED_DISTANCE` diameters of (:func:`add_missed`): particles the U-Net left out, such as
+one merged with a neighbour. The cut and the rule were chosen on the calibration volumes of
+``bench/auto_method.py`` and checked on its validation volumes; ``bench/accuracy.py`` reports them
+on the held-out test volumes.
 """
 
 from __future__ import annotations
