@@ -103,9 +103,11 @@ def main() -> None:
     if args.quick:
         return
     body = (
-        f'Mean F1 (matching at < r) of the detector `method="auto"` picks, per cut on the '
-        "U-Net's detected volume fraction (U-Net kept at or above it; 0 = always U-Net, 1 = "
-        f"always classical). Calibration: {len(cal)} volumes of the general ranges (seeds "
+        'Mean F1 (matching at < r) of what `method="auto"` returns, per cut on the U-Net\'s '
+        "detected volume fraction (0 = always the crowded rule, 1 = always classical), for two "
+        "rules on crowded volumes: *switch* (the U-Net's detections) and *switch + missed* "
+        "(also the classical detections half a diameter or more from every U-Net one; "
+        f"shipped). Calibration: {len(cal)} volumes of the general ranges (seeds "
         f"{', '.join(map(str, CALIBRATION_SEEDS))}), where the cut is chosen; validation: the "
         f"{len(val)} threshold-validation volumes (seed {VAL_SEED}; general and hardest groups "
         "weighted equally). *better per volume* is the oracle that always picks the better of "
