@@ -27,13 +27,12 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import VAL_SEED, conditions, simulate_condition
+from train_default import CALIBRATION_SEEDS, VAL_SEED, rule_sets, simulate_condition
 from voxpick.detect.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
 from voxpick.detect.classical import locate_classical
 from voxpick.metrics import evaluate
 from voxpick.ml import load_model, locate_unet
 
-CALIBRATION_SEEDS = (778, 779)
 CUTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 1.0)
 
 
@@ -81,9 +80,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
     args = parser.parse_args()
     model = load_model(device="cpu")
-    n_cal = 1 if args.quick else 9
-    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
-    val = conditions(VAL_SEED, 2 if args.quick else 18, 2 if args.quick else 6)
+    cal, val = rule_sets(args.quick)
     df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
     table = score_cuts(df)
     cut_cols = [f"{c:g}" for c in CUTS]

@@ -84,6 +84,18 @@ def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, An
 SIM_KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
 
 
+#: Seeds of the calibration volumes (general ranges, 9 each) on which post-processing rules are
+#: chosen before they are checked on the validation volumes (``VAL_SEED``).
+CALIBRATION_SEEDS = (778, 779)
+
+
+def rule_sets(quick: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Calibration and validation conditions for choosing a rule (1 + 1 and 2 + 2 if quick)."""
+    n_cal = 1 if quick else 9
+    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
+    return cal, conditions(VAL_SEED, 2 if quick else 18, 2 if quick else 6)
+
+
 def simulate_condition(c: dict[str, Any], **overrides: Any) -> Any:
     """Simulate the volume of one :func:`conditions` entry; ``overrides`` replace its settings."""
     from voxpick.simulate import simulate_volume

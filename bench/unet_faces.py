@@ -31,7 +31,13 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import THRESHOLDS, VAL_SEED, conditions, simulate_condition
+from train_default import (
+    CALIBRATION_SEEDS,
+    THRESHOLDS,
+    VAL_SEED,
+    rule_sets,
+    simulate_condition,
+)
 from voxpick.detect.peaks import face_factor
 from voxpick.metrics import evaluate
 from voxpick.ml import load_model
@@ -44,7 +50,6 @@ from voxpick.ml.infer import (
 )
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 
-CALIBRATION_SEEDS = (778, 779)
 RULES = ("keep", "halve", "tenth")
 
 
@@ -92,9 +97,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
     args = parser.parse_args()
     model = load_model(device="cpu")
-    n_cal = 1 if args.quick else 9
-    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
-    val = conditions(VAL_SEED, 2 if args.quick else 18, 2 if args.quick else 6)
+    cal, val = rule_sets(args.quick)
     df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
     cols = [*THRESHOLDS, "precision", "recall"]
     per_group = df.groupby(["set", "rule", "group"])[cols].mean()

@@ -126,6 +126,32 @@ def add_missed(
     return out.iloc[order].reset_index(drop=True)
 
 
+def merge_crowded(
+    unet: pd.DataFrame, classical: pd.DataFrame, *, diameter_px: Any, unet_options: dict[str, Any]
+) -> pd.DataFrame:
+    """Merge the detectors' results as ``method="auto"`` does on a crowded volume.
+
+    Parameters
+    ----------
+    unet, classical : pandas.DataFrame
+        The U-Net's and the classical detector's detections on the same volume.
+    diameter_px : float or tuple of 3 float
+        Particle diameter in voxels (z, y, x).
+    unet_options : dict
+        The U-Net's ``model`` and ``device`` (the shipped model by default), whose threshold
+        is the score of the added detections.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`add_missed` of the two.
+    """
+    from voxpick.ml.infer import _resolve_model
+
+    net = _resolve_model(unet_options.get("model"), unet_options.get("device"))
+    return add_missed(unet, classical, diameter_px=diameter_px, added_score=net.threshold)
+
+
 def choose_method(
     volume: Any,
     *,
@@ -227,13 +253,8 @@ def locate_auto(
     if method == "classical":
         found = classical
     else:
-        from voxpick.ml.infer import _resolve_model
-
-        found = add_missed(
-            found, classical,
-            diameter_px=resolve_diameter(tuple(np.shape(volume)), diameter, voxel_size),
-            added_score=_resolve_model(kwargs.get("model"), kwargs.get("device")).threshold,
-        )  # fmt: skip
+        d_px = resolve_diameter(tuple(np.shape(volume)), diameter, voxel_size)
+        found = merge_crowded(found, classical, diameter_px=d_px, unet_options=kwargs)
     found.attrs["method"] = method
     found.attrs["unet_volume_fraction"] = phi
     return found

@@ -84,13 +84,11 @@ def _auto_crowded(
     out_path: Path | None,
 ) -> pd.DataFrame:
     """``method="auto"`` on a crowded volume: both detectors block by block, then merged."""
-    from voxpick.detect.auto import add_missed
-    from voxpick.ml.infer import _resolve_model
+    from voxpick.detect.auto import merge_crowded
 
     unet = locate_chunked(source, method="unet", **common, **unet_kwargs)
     classical = locate_chunked(source, method="classical", **common)
-    threshold = _resolve_model(unet_kwargs.get("model"), unet_kwargs.get("device")).threshold
-    final = add_missed(unet, classical, diameter_px=diameter_px, added_score=threshold)
+    final = merge_crowded(unet, classical, diameter_px=diameter_px, unet_options=unet_kwargs)
     final.attrs.update(unet.attrs)
     final.attrs.update(auto_attrs)
     final.attrs["method"] = "unet"
