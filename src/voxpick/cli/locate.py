@@ -142,6 +142,14 @@ def locate_command(
             "default: automatic. Needs --method classical or unet."
         ),
     ] = None,
+    min_relative: Annotated[
+        float | None,
+        typer.Option(
+            help="Classical detector: drop peaks whose filter response is below this fraction "
+            "of a typical particle's (default 0.1). Raise it (e.g. 0.35) when a background band "
+            "(the coverslip) gives weak false detections. Needs --method classical."
+        ),
+    ] = None,
     shape: RawShapeOption = None,
     chunks: Annotated[
         str | None,
@@ -183,7 +191,14 @@ def locate_command(
                 "signal-to-noise ratio and the U-Net's a peak height 0..1. Add --method "
                 "classical or --method unet."
             )
+        if min_relative is not None and method != "classical":
+            raise ValueError(
+                f"--min-relative {min_relative} is an option of the classical detector, not "
+                f"of --method {method}. Add --method classical."
+            )
         kwargs: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
+        if min_relative is not None:
+            kwargs["min_relative"] = min_relative
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
         if chunked and shape is None:
