@@ -136,6 +136,8 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "200"], "larger than the volume"),
         (["--diameter", "8", "--method", "dl"], "expected one of ['auto', 'classical', 'unet']"),
         (["--diameter", "8", "--threshold", "3"], "Add --method classical or --method unet"),
+        (["--diameter", "8", "--separation", "4"], "Add --method classical or --method unet"),
+        (["--diameter", "8", "--method", "unet", "--separation", "4,4"], "one number or three"),
         (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
     ],
 )
@@ -212,3 +214,21 @@ def test_min_relative_drops_the_coverslip_band_of_a_real_stack(tmp_path: Path):
     assert (runs["raised"].z < 3).sum() == 0
     ev = evaluate(known, runs["raised"], diameter=10)
     assert ev.recall > 0.9 and ev.precision > 0.9
+
+
+def test_separation_reaches_the_detector(sim, tmp_path: Path):
+    from scipy.spatial import cKDTree
+
+    src = tmp_path / "vol.npy"
+    np.save(src, sim.volume)
+    nearest = {}
+    for sep in ("3.6", "6.4"):  # 0.45 and 0.8 diameter
+        out = tmp_path / f"p{sep}.csv"
+        args = ["--diameter", "8", "--method", "unet", "--separation", sep]
+        result = invoke(str(src), "-o", str(out), *args)
+        assert result.exit_code == 0, result.output
+        xyz = pd.read_csv(out)[["z", "y", "x"]].to_numpy()
+        nearest[sep] = cKDTree(xyz).query(xyz, k=2)[0][:, 1]
+    # the refinement moves a peak by at most 1/16 diameter per axis after the suppression
+    assert nearest["6.4"].min() > 6.4 - 2 * np.sqrt(3) * 0.5
+    assert nearest["3.6"].min() < nearest["6.4"].min()
