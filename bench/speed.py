@@ -56,9 +56,14 @@ def _voxpick_unet(volume: np.ndarray) -> object:
     return locate(volume, diameter=2 * RADIUS, method="unet")
 
 
+def _voxpick_unet_tta(volume: np.ndarray) -> object:
+    return locate(volume, diameter=2 * RADIUS, method="unet", scales="tta")
+
+
 METHODS: dict[str, Callable[[np.ndarray], object]] = {
     "voxpick classical": _voxpick,
     "voxpick unet": _voxpick_unet,
+    "voxpick unet, scales='tta'": _voxpick_unet_tta,
     "voxpick auto": _voxpick_auto,
     "trackpy default": _trackpy_default,
     "trackpy tuned": _trackpy_tuned,
@@ -92,6 +97,7 @@ def main() -> None:
 
     if args.no_unet:
         METHODS.pop("voxpick unet")
+        METHODS.pop("voxpick unet, scales='tta'")
     tp.quiet()
     warnings.simplefilter("ignore")
     rows = []

@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 from voxpick.detect.schema import detections_frame
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
+from voxpick.ml.tta import CANDIDATE_THRESHOLD, check_scales, merge_scales
 from voxpick.validation import check_volume, diameter_in_voxels, length_in_voxels
 
 #: Default minimum separation of two detections, in diameters (the best mean F1 on the
@@ -326,6 +327,7 @@ def locate_unet(
     margin: int | None = None,
     device: str | torch.device | None = None,
     separation: Any = None,
+    scales: Any = (1.0,),
 ) -> pd.DataFrame:
     """Find every particle in a 3D volume with the heatmap U-Net.
 
@@ -362,6 +364,12 @@ def locate_unet(
         no two particles can be closer (hard spheres): fewer impossible neighbours, at some
         cost in F1 (``docs/ml.md``). It applies to the peaks before sub-voxel refinement,
         which moves each by at most 1/16 diameter per axis.
+    scales : sequence of float or "tta"
+        Diameter multipliers to locate at, merged by :func:`voxpick.ml.tta.merge_scales`
+        (test-time scale augmentation). Default ``(1.0,)``: one pass. ``"tta"`` is
+        ``(0.9, 1.0, 1.1)``: 3-5 times the time, and on the validation volumes mean F1
+        0.702 against 0.691 (``docs/ml.md``, "Scale augmentation"); ``score`` is then the mean
+        peak height over the scales, and ``threshold`` applies to it.
 
     Returns
     -------
@@ -390,6 +398,22 @@ def locate_unet(
     sep_px = None
     if separation is not None:
         sep_px = length_in_voxels(separation, voxel_size, name="separation")
+    factors = check_scales(scales)
+    if factors != (1.0,):
+        per_scale = [
+            locate_unet(
+                vol,
+                diameter=(d_px[0] * f, d_px[1] * f, d_px[2] * f),
+                threshold=min(CANDIDATE_THRESHOLD, float(thr)),
+                invert=invert,
+                model=net,
+                tile=tile,
+                margin=margin,
+                separation=sep_px,
+            )
+            for f in factors
+        ]
+        return merge_scales(per_scale, diameter_px=d_px, threshold=float(thr))
     scaled, zoom = to_model_scale(vol, model_zoom(d_px, net.model_diameter))
     min_sep: float | tuple[float, float, float] = DEFAULT_SEPARATION * net.model_diameter
     if sep_px is not None:  # input voxels -> model voxels, per axis
