@@ -137,6 +137,8 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "8", "--method", "dl"], "expected one of ['auto', 'classical', 'unet']"),
         (["--diameter", "8", "--threshold", "3"], "Add --method classical or --method unet"),
         (["--diameter", "8", "--separation", "4"], "Add --method classical or --method unet"),
+        (["--diameter", "8", "--tta"], "Add --method unet"),
+        (["--diameter", "8", "--method", "classical", "--tta"], "Add --method unet"),
         (["--diameter", "8", "--method", "unet", "--separation", "4,4"], "one number or three"),
         (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
     ],
@@ -232,3 +234,16 @@ def test_separation_reaches_the_detector(sim, tmp_path: Path):
     # the refinement moves a peak by at most 1/16 diameter per axis after the suppression
     assert nearest["6.4"].min() > 6.4 - 2 * np.sqrt(3) * 0.5
     assert nearest["3.6"].min() < nearest["6.4"].min()
+
+
+def test_tta_flag_merges_three_scales(sim, tmp_path: Path):
+    from voxpick.ml import locate_unet
+
+    src = tmp_path / "vol.npy"
+    np.save(src, sim.volume)
+    out = tmp_path / "p.csv"
+    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "unet", "--tta")
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(out)
+    expected = locate_unet(sim.volume, diameter=8, scales="tta")
+    np.testing.assert_allclose(found[["z", "y", "x", "score"]], expected[["z", "y", "x", "score"]])

@@ -1,7 +1,7 @@
 """Test-time scale augmentation for the heatmap U-Net: one volume at several assumed diameters.
 
 The U-Net resamples a volume so the given diameter becomes the model's. Its F1 on a single
-volume can move by 0.1 when that diameter is off by 10% (``docs/ml.md``, "Scale
+volume can move by up to 0.15 when that diameter is off by 10% (``docs/ml.md``, "Scale
 augmentation"), in either direction, because blur makes the apparent size differ from the
 true one. Locating at a few diameters around the given one and merging the detections averages
 that sensitivity out: :func:`merge_scales` clusters the detections of all scales (greedily, from
