@@ -37,6 +37,14 @@ def sim():
 
 
 @pytest.fixture(scope="module")
+def sim_npy(sim, tmp_path_factory) -> Path:
+    """``sim``'s volume saved as .npy."""
+    src = tmp_path_factory.mktemp("sim") / "vol.npy"
+    np.save(src, sim.volume)
+    return src
+
+
+@pytest.fixture(scope="module")
 def dark():
     return simulate_volume(48, radius=4, volfrac=0.4, snr=8, cnr=4, invert=True, rng=22)
 
@@ -67,11 +75,9 @@ def test_too_large_diameter_gets_a_hint(tmp_path: Path):
     assert "closer than 0.8 diameter" in text and "voxpick check-diameter" in text
 
 
-def test_unet_method(sim, tmp_path: Path):
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
+def test_unet_method(sim, sim_npy, tmp_path: Path):
     out = tmp_path / "unet.csv"
-    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "unet")
+    result = invoke(str(sim_npy), "-o", str(out), "--diameter", "8", "--method", "unet")
     assert result.exit_code == 0, result.output
     found = pd.read_csv(out)
     assert list(found.columns) == list(DETECTION_COLUMNS)
@@ -79,11 +85,9 @@ def test_unet_method(sim, tmp_path: Path):
     assert ev.recall > 0.9 and ev.precision > 0.9, ev
 
 
-def test_unknown_method_is_a_clear_error(sim, tmp_path: Path):
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
+def test_unknown_method_is_a_clear_error(sim_npy, tmp_path: Path):
     out = tmp_path / "x.csv"
-    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "magic")
+    result = invoke(str(sim_npy), "-o", str(out), "--diameter", "8", "--method", "magic")
     assert result.exit_code == 2
     assert "classical" in flat(result.output) and "unet" in flat(result.output)
     assert not out.exists()
@@ -137,17 +141,20 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "8", "--method", "dl"], "expected one of ['auto', 'classical', 'unet']"),
         (["--diameter", "8", "--threshold", "3"], "Add --method classical or --method unet"),
         (["--diameter", "8", "--separation", "4"], "Add --method classical or --method unet"),
+        (["--diameter", "8", "--min-relative", "0.3"], "Add --method classical"),
+        (
+            ["--diameter", "8", "--method", "unet", "--min-relative", "0.3"],
+            "Add --method classical",
+        ),
         (["--diameter", "8", "--tta"], "Add --method unet"),
         (["--diameter", "8", "--method", "classical", "--tta"], "Add --method unet"),
         (["--diameter", "8", "--method", "unet", "--separation", "4,4"], "one number or three"),
         (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
     ],
 )
-def test_bad_options_exit_2_without_output(sim, tmp_path: Path, extra, message):
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
+def test_bad_options_exit_2_without_output(sim_npy, tmp_path: Path, extra, message):
     out = tmp_path / "out.csv"
-    result = invoke(str(src), "-o", str(out), *extra)
+    result = invoke(str(sim_npy), "-o", str(out), *extra)
     assert result.exit_code == 2, result.output
     assert message in flat(result.output)
     assert not out.exists()
@@ -169,29 +176,17 @@ def test_bad_input_files(tmp_path: Path):
     assert not out.exists()
 
 
-def test_min_relative_reaches_the_classical_detector(sim, tmp_path: Path):
+def test_min_relative_reaches_the_classical_detector(sim, sim_npy, tmp_path: Path):
     from voxpick.detect import locate
 
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
     out = tmp_path / "p.csv"
-    args = [str(src), "-o", str(out), "--diameter", "8", "--method", "classical"]
+    args = [str(sim_npy), "-o", str(out), "--diameter", "8", "--method", "classical"]
     result = invoke(*args, "--min-relative", "0.6")
     assert result.exit_code == 0, result.output
     found = pd.read_csv(out)
     expected = locate(sim.volume, diameter=8, method="classical", min_relative=0.6)
     np.testing.assert_allclose(found[["z", "y", "x"]], expected[["z", "y", "x"]], atol=1e-6)
     assert 0 < len(found) < len(locate(sim.volume, diameter=8, method="classical"))
-
-
-def test_min_relative_needs_the_classical_detector(sim, tmp_path: Path):
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
-    out = tmp_path / "p.csv"
-    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--min-relative", "0.3")
-    assert result.exit_code == 2, result.output
-    assert "Add --method classical" in flat(result.output)
-    assert not out.exists()
 
 
 SMALL_CONFOCAL = (
@@ -218,16 +213,14 @@ def test_min_relative_drops_the_coverslip_band_of_a_real_stack(tmp_path: Path):
     assert ev.recall > 0.9 and ev.precision > 0.9
 
 
-def test_separation_reaches_the_detector(sim, tmp_path: Path):
+def test_separation_reaches_the_detector(sim_npy, tmp_path: Path):
     from scipy.spatial import cKDTree
 
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
     nearest = {}
     for sep in ("3.6", "6.4"):  # 0.45 and 0.8 diameter
         out = tmp_path / f"p{sep}.csv"
         args = ["--diameter", "8", "--method", "unet", "--separation", sep]
-        result = invoke(str(src), "-o", str(out), *args)
+        result = invoke(str(sim_npy), "-o", str(out), *args)
         assert result.exit_code == 0, result.output
         xyz = pd.read_csv(out)[["z", "y", "x"]].to_numpy()
         nearest[sep] = cKDTree(xyz).query(xyz, k=2)[0][:, 1]
@@ -236,13 +229,11 @@ def test_separation_reaches_the_detector(sim, tmp_path: Path):
     assert nearest["3.6"].min() < nearest["6.4"].min()
 
 
-def test_tta_flag_merges_three_scales(sim, tmp_path: Path):
+def test_tta_flag_merges_three_scales(sim, sim_npy, tmp_path: Path):
     from voxpick.ml import locate_unet
 
-    src = tmp_path / "vol.npy"
-    np.save(src, sim.volume)
     out = tmp_path / "p.csv"
-    result = invoke(str(src), "-o", str(out), "--diameter", "8", "--method", "unet", "--tta")
+    result = invoke(str(sim_npy), "-o", str(out), "--diameter", "8", "--method", "unet", "--tta")
     assert result.exit_code == 0, result.output
     found = pd.read_csv(out)
     expected = locate_unet(sim.volume, diameter=8, scales="tta")

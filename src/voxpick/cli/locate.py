@@ -201,33 +201,26 @@ def locate_command(
                 f"--out {str(out)!r} must end in .csv or .parquet, e.g. -o particles.csv."
             )
         core = _parse_chunks(chunks)
-        if threshold is not None and method == "auto":
-            raise ValueError(
-                f"--threshold {threshold} needs a detector: the classical score is a "
-                "signal-to-noise ratio and the U-Net's a peak height 0..1. Add --method "
-                "classical or --method unet."
-            )
-        if min_relative is not None and method != "classical":
-            raise ValueError(
-                f"--min-relative {min_relative} is an option of the classical detector, not "
-                f"of --method {method}. Add --method classical."
-            )
-        kwargs: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
-        if separation is not None:
-            if method == "auto":
+        # options that only some detectors take: (keyword, flag, value, methods, why)
+        only_for = [
+            ("threshold", "--threshold", threshold, ("classical", "unet"),
+             "the classical score is a signal-to-noise ratio and the U-Net's a peak height 0..1"),
+            ("separation", "--separation", separation, ("classical", "unet"),
+             "the default picks a detector per volume"),
+            ("min_relative", "--min-relative", min_relative, ("classical",),
+             "it is an option of the classical detector"),
+            ("scales", "--tta", "tta" if tta else None, ("unet",), "it is an option of the U-Net"),
+        ]  # fmt: skip
+        kwargs: dict[str, Any] = {}
+        for key, flag, value, methods, why in only_for:
+            if value is None:
+                continue
+            if method not in methods:
+                wanted = " or ".join(f"--method {m}" for m in methods)
                 raise ValueError(
-                    f"--separation {separation} needs a detector: the default picks one per "
-                    "volume. Add --method classical or --method unet."
+                    f"{flag} does not apply to --method {method}: {why}. Add {wanted}."
                 )
-            kwargs["separation"] = parse_triple(separation, name="--separation")
-        if min_relative is not None:
-            kwargs["min_relative"] = min_relative
-        if tta:
-            if method != "unet":
-                raise ValueError(
-                    f"--tta is an option of the U-Net, not of --method {method}. Add --method unet."
-                )
-            kwargs["scales"] = "tta"
+            kwargs[key] = parse_triple(value, name=flag) if key == "separation" else value
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
         if chunked and shape is None:
