@@ -220,7 +220,7 @@ def locate_command(
                 raise ValueError(
                     f"{flag} does not apply to --method {method}: {why}. Add {wanted}."
                 )
-            kwargs[key] = parse_triple(value, name=flag) if key == "separation" else value
+            kwargs[key] = parse_triple(str(value), name=flag) if key == "separation" else value
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
         if chunked and shape is None:
