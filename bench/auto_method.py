@@ -19,7 +19,6 @@ held-out test seeds). Writes the section "Auto method" of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import warnings
 
@@ -27,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import CALIBRATION_SEEDS, VAL_SEED, rule_sets, simulate_condition
+from train_default import CALIBRATION_SEEDS, VAL_SEED, measure_rule_sets, simulate_condition
 from voxpick.detect.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
 from voxpick.detect.classical import locate_classical
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model, locate_unet
+from voxpick.ml import locate_unet
 
 CUTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 1.0)
 
@@ -76,12 +75,7 @@ def score_cuts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
-    args = parser.parse_args()
-    model = load_model(device="cpu")
-    cal, val = rule_sets(args.quick)
-    df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
+    df, cal, val, _, quick = measure_rule_sets(measure)
     table = score_cuts(df)
     cut_cols = [f"{c:g}" for c in CUTS]
     shipped = table[(table["volumes"] == "calibration") & (table["rule"] == "switch + missed")]
@@ -97,7 +91,7 @@ def main() -> None:
     print(text)
     print(f"best cut on calibration: {chosen} (shipped DENSE_VOLFRAC = {DENSE_VOLFRAC:g})")
     print(phis)
-    if args.quick:
+    if quick:
         return
     body = (
         'Mean F1 (matching at < r) of what `method="auto"` returns, per cut on the U-Net\'s '

@@ -24,9 +24,10 @@ import argparse
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,42 @@ def rule_sets(quick: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     n_cal = 1 if quick else 9
     cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
     return cal, conditions(VAL_SEED, 2 if quick else 18, 2 if quick else 6)
+
+
+class RuleRun(NamedTuple):
+    """What :func:`measure_rule_sets` measured: the rows, both condition sets, the model."""
+
+    df: pd.DataFrame
+    cal: list[dict[str, Any]]
+    val: list[dict[str, Any]]
+    model: Any
+    quick: bool
+
+
+def measure_rule_sets(
+    measure: Callable[[list[dict[str, Any]], Any, str], list[dict[str, Any]]],
+) -> RuleRun:
+    """Parse ``--quick``, load the shipped model on the CPU and measure both rule sets.
+
+    Parameters
+    ----------
+    measure : callable
+        ``measure(conditions, model, set_name)`` returning one dict per volume.
+
+    Returns
+    -------
+    RuleRun
+        The calibration rows (``set_name`` "calibration") followed by the validation ones.
+    """
+    from voxpick.ml import load_model
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
+    quick = parser.parse_args().quick
+    model = load_model(device="cpu")
+    cal, val = rule_sets(quick)
+    rows = measure(cal, model, "calibration") + measure(val, model, "validation")
+    return RuleRun(pd.DataFrame(rows), cal, val, model, quick)
 
 
 def simulate_condition(c: dict[str, Any], **overrides: Any) -> Any:

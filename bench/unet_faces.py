@@ -24,7 +24,6 @@ docs/benchmarks.md: mean F1 at the model's threshold and at the best threshold o
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import numpy as np
@@ -35,12 +34,11 @@ from train_default import (
     CALIBRATION_SEEDS,
     THRESHOLDS,
     VAL_SEED,
-    rule_sets,
+    measure_rule_sets,
     simulate_condition,
 )
 from voxpick.detect.peaks import face_factor
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model
 from voxpick.ml.infer import (
     DEFAULT_SEPARATION,
     OUTER_LAYER_FACTOR,
@@ -93,12 +91,7 @@ def measure(conds: list[dict], model, name: str) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
-    args = parser.parse_args()
-    model = load_model(device="cpu")
-    cal, val = rule_sets(args.quick)
-    df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
+    df, cal, val, model, quick = measure_rule_sets(measure)
     cols = [*THRESHOLDS, "precision", "recall"]
     per_group = df.groupby(["set", "rule", "group"])[cols].mean()
     out = []
@@ -117,7 +110,7 @@ def main() -> None:
         {"calibration": 0, "validation": 1, **{r: i for i, r in enumerate(RULES)}}))  # fmt: skip
     text = markdown_table(table)
     print(text)
-    if args.quick:
+    if quick:
         return
     groups = " / ".join(df[df["set"] == "validation"]["group"].unique())
     body = (

@@ -15,15 +15,14 @@ equally). Writes the section "U-Net scale augmentation" of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import pandas as pd
 
 from _report import markdown_table, update_section
-from train_default import CALIBRATION_SEEDS, VAL_SEED, rule_sets, simulate_condition
+from train_default import CALIBRATION_SEEDS, VAL_SEED, measure_rule_sets, simulate_condition
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model, locate_unet
+from voxpick.ml import locate_unet
 from voxpick.ml.tta import CANDIDATE_THRESHOLD, TTA_SCALES, merge_scales
 
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25)
@@ -57,12 +56,7 @@ def measure(conds: list[dict], model, name: str) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
-    args = parser.parse_args()
-    model = load_model(device="cpu")
-    cal, val = rule_sets(args.quick)
-    df = pd.DataFrame(measure(cal, model, "calibration") + measure(val, model, "validation"))
+    df, cal, val, model, quick = measure_rule_sets(measure)
     cols = [k for k in df.columns if k[0] in "xt"]
     summary = []
     for set_name, sub in df.groupby("set", sort=False):
@@ -77,7 +71,7 @@ def main() -> None:
     text = markdown_table(table)
     print(text)
     print(f"best merged threshold on calibration: {chosen} (model threshold {model.threshold})")
-    if args.quick:
+    if quick:
         return
     body = (
         "Mean F1 (matching at < r) of the shipped U-Net located at "
