@@ -1,8 +1,9 @@
 """voxpick: find every particle in noisy 3D microscopy volumes.
 
-The stages are sub-packages, imported on first use: :mod:`voxpick.simulate`,
-:mod:`voxpick.detect`, :mod:`voxpick.metrics`, :mod:`voxpick.io`, :mod:`voxpick.plot`.
-:func:`locate` is the main entry point.
+:func:`locate` (:mod:`voxpick.api`) is the main entry point. The stages are sub-packages,
+imported on first use: :mod:`voxpick.simulate`, :mod:`voxpick.detect`, :mod:`voxpick.ml`,
+:mod:`voxpick.tiling`, :mod:`voxpick.cryoet`, :mod:`voxpick.metrics`, :mod:`voxpick.analysis`,
+:mod:`voxpick.io`, :mod:`voxpick.plot`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = {"simulate", "detect", "metrics", "io", "plot", "analysis", "ml", "tiling", "cli"}
+_SUBPACKAGES = {
+    "analysis", "api", "cli", "cryoet", "detect", "io", "metrics", "ml", "nn", "plot", "simulate",
+    "tiling",
+}  # fmt: skip
 
-__all__ = ["__version__", "locate", *sorted(_SUBPACKAGES)]
+#: Functions of :mod:`voxpick.api` available as ``voxpick.NAME``.
+_API = {"locate"}
 
-
-def locate(volume: Any, **kwargs: Any) -> Any:
-    """Locate particles in a 3D volume; see :func:`voxpick.detect.locate`."""
-    from voxpick.detect import locate as _locate
-
-    return _locate(volume, **kwargs)
+__all__ = ["__version__", *sorted(_API), *sorted(_SUBPACKAGES)]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module("voxpick.api"), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"voxpick.{name}")
     raise AttributeError(f"module 'voxpick' has no attribute {name!r}")

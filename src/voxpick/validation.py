@@ -193,3 +193,77 @@ def check_positions(positions: Any, *, name: str = "positions") -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite coordinates: expected finite values.")
     return arr
+
+
+def check_number(value: Any, *, name: str, lo: float, hi: float, hint: str) -> float:
+    """Validate a real number in ``[lo, hi]`` (booleans refused) and return it as a float.
+
+    Parameters
+    ----------
+    value : object
+        Candidate number.
+    name : str
+        Argument name for error messages.
+    lo, hi : float
+        Allowed range, inclusive.
+    hint : str
+        What the value means, appended to the error.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}={value!r} is not a number: expected a float. {hint}")
+    v = float(value)
+    if not (np.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{name}={value!r} is out of range: expected {lo} to {hi}. {hint}")
+    return v
+
+
+def check_flag(value: Any, *, name: str) -> bool:
+    """Validate a True/False option (strings such as ``"yes"`` are refused).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Argument name for error messages.
+
+    Returns
+    -------
+    bool
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r} must be True or False.")
+    return bool(value)
+
+
+def diameter_for_volume(
+    shape: Sequence[int], diameter: Any, voxel_size: Any
+) -> tuple[float, float, float]:
+    """Validate ``diameter`` (units of ``voxel_size``) for a volume; return it in voxels.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Volume shape (z, y, x): a particle larger than the volume is refused.
+    diameter : float or sequence of 3 float
+        Particle diameter, physical units (voxels when ``voxel_size`` is 1).
+    voxel_size : float or sequence of 3 float
+        Voxel size per axis (z, y, x).
+
+    Returns
+    -------
+    tuple of 3 float
+        Diameter per axis in voxels.
+    """
+    d_px = diameter_in_voxels(diameter, voxel_size)
+    too_big = [ax for ax, d, n in zip("zyx", d_px, shape, strict=True) if d > n]
+    if too_big:
+        raise ValueError(
+            f"diameter={diameter!r} is {tuple(round(d, 2) for d in d_px)} voxels, larger than "
+            f"the volume {tuple(shape)} along {', '.join(too_big)}: expected a particle "
+            "that fits inside the volume. Check the units (diameter / voxel_size = voxels)."
+        )
+    return d_px

@@ -51,7 +51,7 @@ def test_too_large_diameter_is_found_and_corrected(dense, told, voxel_size):
     assert result.suggested_close_share is not None and result.suggested_close_share < 0.05
     assert "Use diameter=" in result.message
     # detections already at hand skip the first locate and give the same answer
-    from voxpick.detect import locate
+    from voxpick.api import locate
 
     first = locate(dense.volume, diameter=told, voxel_size=voxel_size, method="classical")
     assert check_diameter(dense.volume, diameter=told, voxel_size=voxel_size, found=first) == result

@@ -18,7 +18,8 @@ def test_demo_writes_all_outputs_and_finds_most_particles(tmp_path):
     assert metrics["n_truth"] == len(truth) > 50
     assert len(found) == metrics["n_pred"]
     assert metrics["precision"] > 0.8 and metrics["recall"] > 0.7
-    assert metrics["method"] == "unet"  # volume fraction 0.45: auto keeps the U-Net
+    assert metrics["method"] == "auto"
+    assert metrics["detector"] == "unet"  # volume fraction 0.45: auto keeps the U-Net
     assert "method" in result.output
     assert (out / "overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.part"))

@@ -150,8 +150,8 @@ def test_pick_refuses_ambiguous_or_empty_requests(trained, tmp_path) -> None:
 
 
 def test_pick_tta_flag_reaches_the_picker(trained, tmp_path) -> None:
+    from voxpick.cryoet import pick
     from voxpick.io import picks_to_angstrom
-    from voxpick.ml.picker_infer import pick_particles
 
     vol, _ = _tomogram(201)
     write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
@@ -162,10 +162,10 @@ def test_pick_tta_flag_reaches_the_picker(trained, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     got = read_submission(tmp_path / "a.csv")
     want = picks_to_angstrom(
-        pick_particles(vol, model=str(trained), voxel_size=VOXEL_A, tta=True),
+        pick(vol, model=str(trained), voxel_size=VOXEL_A, tta=True),
         voxel_size=VOXEL_A,
     )
-    plain = pick_particles(vol, model=str(trained), voxel_size=VOXEL_A)
+    plain = pick(vol, model=str(trained), voxel_size=VOXEL_A)
     assert len(got) == len(want) > 0
     np.testing.assert_allclose(got[["z", "y", "x"]].to_numpy(), want[["z", "y", "x"]].to_numpy(),
                                atol=1e-2)  # fmt: skip

@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from voxpick.io import read_ome_zarr, write_ome_zarr
-from voxpick.tiling.source import open_volume
+from voxpick.io.source import open_volume
 
 
 def _volume(dtype: type = np.float32) -> np.ndarray:

@@ -1,11 +1,17 @@
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
+from voxpick.api import locate
 from voxpick.detect.schema import DETECTION_COLUMNS
-from voxpick.ml import HeatmapModel, ModelSpec, build_model, locate_unet
+from voxpick.ml import HeatmapModel, ModelSpec, build_model
 from voxpick.ml.data import gaussian_heatmap
-from voxpick.ml.infer import _blocks, find_peaks, on_outer_layer, predict_heatmap
+from voxpick.ml.infer import find_peaks, on_outer_layer, predict_heatmap
+from voxpick.nn.predict import _blocks
+
+locate_unet = partial(locate, method="unet")
 
 
 def _logit(p):

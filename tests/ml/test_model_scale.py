@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from voxpick.ml.model import ModelSpec, build_model, pick_device
 from voxpick.ml.scale import (
     from_model_coords,
     model_zoom,
@@ -10,6 +9,7 @@ from voxpick.ml.scale import (
     to_model_coords,
     to_model_scale,
 )
+from voxpick.nn.model import ModelSpec, build_model, pick_device
 
 
 def test_forward_shape_and_size():

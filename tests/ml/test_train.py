@@ -1,10 +1,15 @@
 import json
+import os
+from functools import partial
 
 import numpy as np
 import pytest
 
-from voxpick.ml import ModelSpec, TrainConfig, load_model, locate_unet, train
+from voxpick.api import locate
+from voxpick.ml import ModelSpec, TrainConfig, load_model, train
 from voxpick.ml.data import SampleRanges
+
+locate_unet = partial(locate, method="unet")
 
 
 def tiny_config(**kw):
@@ -62,7 +67,7 @@ def test_tiny_training_run_writes_everything_and_resumes(tmp_path):
     model = load_model(out / "model", device="cpu")
     assert model.info["steps"] == 8
     found = locate_unet(np.random.default_rng(0).random((24, 24, 24)), diameter=6, model=model)
-    assert list(found.columns) == ["z", "y", "x", "score"]
+    assert list(found.columns[:4]) == ["z", "y", "x", "score"]
 
 
 def test_init_starts_from_a_trained_model(tmp_path):
@@ -97,6 +102,43 @@ def test_init_starts_from_a_trained_model(tmp_path):
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="resume=True"):
         train(tiny_config(), tmp_path / "none", resume=True, progress=False, log=None)
+
+
+class _Payload:
+    """Unpickling this creates the directory ``marker``: proof that the pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_resume_refuses_a_crafted_checkpoint_without_running_it(tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    out.mkdir()
+    saved = {"model": _Payload(tmp_path / "ran"), "step": 1, "config": tiny_config().as_dict()}
+    torch.save(saved, out / "ckpt.pt")
+    with pytest.raises(ValueError, match=r"ckpt\.pt is not valid training checkpoint") as err:
+        train(None, out, resume=True, progress=False, log=None)
+    assert not (tmp_path / "ran").exists() and "\n" not in str(err.value)
+    torch.load(out / "ckpt.pt", weights_only=False)  # what resuming did before: runs it
+    assert (tmp_path / "ran").is_dir()
+
+
+def test_checkpoints_hold_only_tensors_and_plain_types(tmp_path):
+    import torch
+
+    from voxpick.nn.train import load_checkpoint
+
+    train(tiny_config(steps=2), tmp_path / "run", progress=False, log=None)
+    plain = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)  # refuses anything else
+    assert plain["format"] == "voxpick-checkpoint" and plain["step"] == 2
+    ckpt = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    assert ckpt.config == tiny_config(steps=2).as_dict() and ckpt.meta == {"init": None}
+    assert len(ckpt.losses) == 2 and ckpt.optimizer["param_groups"][0]["lr"] > 0
 
 
 @pytest.mark.parametrize(

@@ -3,45 +3,50 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from voxpick.api import locate
 from voxpick.detect import DETECTION_COLUMNS
 from voxpick.metrics import evaluate
-from voxpick.ml import locate_unet
 from voxpick.ml.tta import TTA_SCALES, check_scales, merge_scales
 from voxpick.simulate import simulate_volume
 
+locate_unet = partial(locate, method="unet")
+locate_chunked = partial(locate, chunks=256)
+
 
 def table(rows):
-    return pd.DataFrame(rows, columns=["z", "y", "x", "score"])
+    """One scale's detections as (positions, heights)."""
+    arr = np.asarray(rows, dtype=float).reshape(-1, 4)
+    return arr[:, :3], arr[:, 3]
 
 
 def test_merge_weights_positions_and_averages_scores_over_all_scales():
     a = table([[10.0, 10.0, 10.0, 0.6], [30.0, 30.0, 30.0, 0.9]])
     b = table([[11.0, 10.0, 10.0, 0.3]])  # the first particle, seen weaker and shifted in z
     c = table([[30.0, 30.0, 33.0, 0.3], [50.0, 50.0, 50.0, 0.12]])
-    out = merge_scales([a, b, c], diameter_px=(8.0, 8.0, 8.0), threshold=0.1)
-    assert list(out.columns[:4]) == list(DETECTION_COLUMNS)
-    np.testing.assert_allclose(out["score"], [1.2 / 3, 0.9 / 3])
-    np.testing.assert_allclose(out.loc[0, ["z", "y", "x"]], [30.0, 30.0, 30.75])
-    np.testing.assert_allclose(out.loc[1, ["z", "y", "x"]], [10.0 + 0.3 / 0.9, 10.0, 10.0])
+    pos, score = merge_scales([a, b, c], diameter_px=(8.0, 8.0, 8.0), threshold=0.1)
+    np.testing.assert_allclose(score, [1.2 / 3, 0.9 / 3])
+    np.testing.assert_allclose(pos[0], [30.0, 30.0, 30.75])
+    np.testing.assert_allclose(pos[1], [10.0 + 0.3 / 0.9, 10.0, 10.0])
     # 0.12 seen by one scale of three scores 0.04: below the threshold
-    assert len(out) == 2
+    assert len(pos) == 2
 
 
 def test_merge_distance_is_per_axis_in_diameters():
     a = table([[0.0, 0.0, 0.0, 0.5]])
     b = table([[7.0, 0.0, 0.0, 0.5]])  # 0.44 of a 16-voxel z diameter, 0.875 of an 8-voxel one
-    assert len(merge_scales([a, b], diameter_px=(16.0, 8.0, 8.0), threshold=0.0)) == 1
-    assert len(merge_scales([a, b], diameter_px=(8.0, 8.0, 8.0), threshold=0.0)) == 2
+    assert len(merge_scales([a, b], diameter_px=(16.0, 8.0, 8.0), threshold=0.0)[0]) == 1
+    assert len(merge_scales([a, b], diameter_px=(8.0, 8.0, 8.0), threshold=0.0)[0]) == 2
 
 
-def test_merge_of_nothing_keeps_the_schema():
-    out = merge_scales([table([]), table([])], diameter_px=(8.0, 8.0, 8.0), threshold=0.1)
-    assert len(out) == 0 and list(out.columns[:4]) == list(DETECTION_COLUMNS)
+def test_merge_of_nothing_is_empty():
+    pos, score = merge_scales([table([]), table([])], diameter_px=(8.0, 8.0, 8.0), threshold=0.1)
+    assert pos.shape == (0, 3) and score.shape == (0,)
 
 
 @pytest.mark.parametrize(
@@ -72,8 +77,9 @@ def test_tta_merges_the_scales_and_still_finds_the_particles(sim):
         tta = locate_unet(sim.volume, diameter=8, scales="tta")
         each = [locate_unet(sim.volume, diameter=8 * f, threshold=0.05) for f in TTA_SCALES]
     pd.testing.assert_frame_equal(single, same)
-    assert list(tta.columns) == list(single.columns)
-    assert (tta["score"] >= 0.15).all() and (tta["score"] <= 1.0).all()
+    assert list(tta.columns) == list(single.columns) == list(DETECTION_COLUMNS)
+    assert (tta["heatmap"] >= 0.15).all() and (tta["heatmap"] <= 1.0).all()
+    np.testing.assert_allclose(tta["score"], tta["heatmap"] / tta.attrs["threshold"])
     assert np.all(np.diff(tta["score"].to_numpy()) <= 0)
     # every merged particle comes from detections of the scales within half a diameter
     pool = np.concatenate([t[["z", "y", "x"]].to_numpy() for t in each])
@@ -85,8 +91,6 @@ def test_tta_merges_the_scales_and_still_finds_the_particles(sim):
 
 def test_block_by_block_runs_take_scales_too(sim):
     from scipy.spatial import cKDTree
-
-    from voxpick.tiling import locate_chunked
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,6 +1,8 @@
-"""locate_chunked against the whole-volume detector, on every input kind and scheduler."""
+"""Block-by-block runs against the whole-volume detector, on every input kind and scheduler."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import dask.array as da
 import numpy as np
@@ -9,10 +11,12 @@ import pytest
 import zarr
 
 import voxpick.tiling.chunked as chunked
-from voxpick.detect.classical import locate_classical
+from voxpick.api import locate
 from voxpick.io import read_positions
 from voxpick.simulate import simulate_volume
-from voxpick.tiling import locate_chunked
+
+locate_classical = partial(locate, method="classical")
+locate_chunked = partial(locate, chunks=256)
 
 ZYX = ["z", "y", "x"]
 
@@ -86,7 +90,7 @@ def test_fixed_parameters_and_z_deconvolution(aniso):
         aniso.volume, diameter=(9, 7, 7), method="classical", chunks=24, progress=False, **kw
     )
     assert tiled.attrs["overlap"][0] > tiled.attrs["overlap"][1]  # z halo covers the Wiener tail
-    assert (tiled["score"] >= 3.5).all()
+    assert (tiled["snr"] >= 3.5).all() and (tiled["score"] >= 1.0).all()
     compare(whole, tiled, aniso.volume.shape, (9, 7, 7))
 
 
@@ -152,7 +156,7 @@ def test_interrupted_run_resumes_and_gives_the_same_table(small, tmp_path, monke
     ref = locate_chunked(small.volume, **kw)
     out = tmp_path / f"picks{suffix}"
     parts = tmp_path / f"picks{suffix}.parts"
-    real = chunked._detect_block
+    real = chunked.find_in_block
     calls = []
 
     def crash_on_fifth(data, **k):
@@ -161,7 +165,7 @@ def test_interrupted_run_resumes_and_gives_the_same_table(small, tmp_path, monke
             raise MemoryError("simulated crash")
         return real(data, **k)
 
-    monkeypatch.setattr(chunked, "_detect_block", crash_on_fifth)
+    monkeypatch.setattr(chunked, "find_in_block", crash_on_fifth)
     with pytest.raises(MemoryError, match="simulated crash"):
         locate_chunked(small.volume, out=out, **kw)
     assert not out.exists()
@@ -172,7 +176,7 @@ def test_interrupted_run_resumes_and_gives_the_same_table(small, tmp_path, monke
 
     calls.clear()
     monkeypatch.setattr(
-        chunked, "_detect_block", lambda data, **k: (calls.append(1), real(data, **k))[1]
+        chunked, "find_in_block", lambda data, **k: (calls.append(1), real(data, **k))[1]
     )
     got = locate_chunked(small.volume, out=out, **kw)
     n_blocks = ref.attrs["n_blocks"]
@@ -214,7 +218,7 @@ def test_bad_arguments_fail_before_any_block(small, kwargs, error, message, tmp_
 def test_unet_method_block_by_block():
     from scipy.spatial import cKDTree
 
-    from voxpick.detect import locate
+    from voxpick.api import locate
 
     sim = simulate_volume((48, 64, 56), radius=4, volfrac=0.4, snr=8, cnr=5, rng=0)
     whole = locate(sim.volume, diameter=8, method="unet")
@@ -244,9 +248,3 @@ def test_voxpick_locate_routes_dask_and_zarr_arrays_block_by_block(tmp_path):
     for found in (lazy, on_disk):
         assert list(found.columns[:4]) == ["z", "y", "x", "score"]
         assert abs(len(found) - len(whole)) <= 0.02 * len(whole)
-
-
-def test_min_score_is_refused_block_by_block():
-    vol = np.zeros((16, 16, 16), np.float32)
-    with pytest.raises(ValueError, match="min_score"):
-        locate_chunked(vol, diameter=6, chunks=8, min_score=0.0, progress=False)

@@ -28,7 +28,7 @@ CLOSE_FRACTION = 0.8
 
 #: Above this share of detections with a too-close neighbour, the result is inconsistent with the
 #: diameter. Simulated volumes located with the true diameter stay below it except where the
-#: detector over-detects (``python bench/real_data.py`` reports both).
+#: detector over-detects (``python -m bench.benchmarks.real_data`` reports both).
 MAX_CLOSE_SHARE = 0.25
 
 #: A rerun with the implied diameter is accepted when at most this share is too close ...
@@ -228,9 +228,8 @@ def check_diameter(
     detections imply (``diameter`` times their median nearest-neighbour distance in diameters)
     and accepts it when at most :data:`ACCEPT_CLOSE_SHARE` are then too close and the median
     lies in :data:`ACCEPT_MEDIAN`; otherwise repeats from the new diameter (``max_reruns``) as
-    long as the share of too-close neighbours falls. On 34 simulated test volumes checked with
-    their true diameter it never suggested another one, with either method (``python
-    bench/diameter_check.py``; ``docs/analysis.md``).
+    long as the share of too-close neighbours falls. How often it is right:
+    ``docs/analysis.md`` (``python -m bench.benchmarks.diameter_check``).
 
     Parameters
     ----------
@@ -268,7 +267,7 @@ def check_diameter(
     >>> check_diameter(sim.volume, diameter=8).verdict
     'consistent'
     """
-    from voxpick.detect import locate
+    from voxpick.api import locate
 
     if isinstance(min_detections, bool) or not isinstance(min_detections, int | np.integer):
         raise TypeError(f"min_detections={min_detections!r} must be a whole number, e.g. 30.")

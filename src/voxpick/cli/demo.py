@@ -45,7 +45,7 @@ def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, Any]:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from voxpick.detect import locate
+    from voxpick.api import locate
     from voxpick.io import write_positions, write_tiff
     from voxpick.io.atomic import atomic_path
     from voxpick.metrics import evaluate
@@ -56,7 +56,8 @@ def run_demo(out: Path, *, size: int = 96, seed: int = 0) -> dict[str, Any]:
     diameter = 2 * DEMO_PARAMETERS["radius"]
     found = locate(sim.volume, diameter=diameter)
     scores = evaluate(sim.truth, found, diameter=diameter).as_dict()
-    scores["method"] = found.attrs.get("method", "")
+    scores["method"] = found.attrs["method"]
+    scores["detector"] = found.attrs["detector"]
 
     out.mkdir(parents=True, exist_ok=True)
     write_tiff(out / "volume.tif", sim.volume)

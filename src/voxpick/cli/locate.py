@@ -1,7 +1,7 @@
 """``voxpick locate``: find the particles of one volume file and write them as CSV or Parquet.
 
-Volumes that are zarr / OME-Zarr stores, too large for memory, or run with ``--chunks`` go
-through :func:`voxpick.tiling.locate_chunked` (block by block, resumable, optionally on a
+A thin wrapper over :func:`voxpick.locate`. Volumes that are zarr / OME-Zarr stores, too large
+for memory, or run with ``--chunks`` are located block by block (resumable, optionally on a
 ``dask.distributed`` cluster with ``--scheduler``).
 """
 
@@ -112,7 +112,7 @@ def _total_memory() -> int:
 
 def _needs_chunks(path: Path) -> bool:
     """Whether ``path`` is a zarr store or a file too large to locate in memory at once."""
-    from voxpick.tiling import is_zarr_path
+    from voxpick.io.source import is_zarr_path
 
     if is_zarr_path(path):
         return True
@@ -186,11 +186,13 @@ def locate_command(
     """Find every particle in a 3D volume and write one row per particle (CSV or Parquet).
 
     Positions are sub-voxel (z, y, x) voxel coordinates; score is the detector's confidence
-    (classical: a signal-to-noise ratio; unet: a peak height 0..1; auto says which it used).
+    relative to its threshold (1 at the threshold); snr and heatmap hold the classical
+    signal-to-noise ratio and the U-Net peak height. A .csv output gets a .csv.json sidecar
+    describing the run.
     """
     from voxpick.analysis.diameter import crowding_warning
-    from voxpick.detect import locate
-    from voxpick.io import read_volume, write_positions
+    from voxpick.api import locate
+    from voxpick.io import read_volume
 
     console = Console(stderr=True)
     with user_errors():
@@ -224,43 +226,23 @@ def locate_command(
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
         if chunked and shape is None:
-            from voxpick.tiling import locate_chunked
-
-            found = locate_chunked(
-                input_path,
-                diameter=d,
-                voxel_size=vs,
-                method=method,
-                invert=invert,
-                chunks=core,
-                scheduler=scheduler,
-                out=out,
-                progress=True,
-                **kwargs,
-            )
-            size = tuple(found.attrs.get("shape", ()))
+            volume: Any = input_path  # read block by block
+            core = 256 if core is None else core
         else:
             volume = read_volume(input_path, shape=_parse_shape(shape))
-            size = tuple(volume.shape)
-            if chunked:
-                from voxpick.tiling import locate_chunked
-
-                found = locate_chunked(
-                    volume, diameter=d, voxel_size=vs, method=method, invert=invert,
-                    chunks=core, scheduler=scheduler, out=out, progress=True, **kwargs,
-                )  # fmt: skip
-            else:
-                found = locate(
-                    volume, diameter=d, voxel_size=vs, method=method, invert=invert, **kwargs
-                )
-                write_positions(out, found)
-        elapsed = time.perf_counter() - start
+        found = locate(
+            volume, diameter=d, voxel_size=vs, method=method, invert=invert, chunks=core,
+            scheduler=scheduler, out=out, progress=chunked, **kwargs,
+        )  # fmt: skip
+        size = tuple(found.attrs.get("shape", ()))
+    elapsed = time.perf_counter() - start
     extra = ""
     if "threshold" in found.attrs:
-        extra = f", score >= {found.attrs['threshold']:.2f}"
+        native = "heatmap" if found.attrs["detector"] == "unet" else "snr"
+        extra = f", {native} >= {found.attrs['threshold']:.2f}"
     if "unet_volume_fraction" in found.attrs:
         extra += (
-            f", auto: {found.attrs['method']} (U-Net volume fraction "
+            f", auto: {found.attrs['detector']} (U-Net volume fraction "
             f"{found.attrs['unet_volume_fraction']:.2f})"
         )
     if "n_blocks" in found.attrs:

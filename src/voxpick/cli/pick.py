@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,9 +84,8 @@ def pick_command(
     Writes one row per pick: a CZII submission CSV in Angstrom with --out, and/or copick picks
     with --copick --write-back.
     """
+    from voxpick.cryoet import load_picker, pick, pick_copick
     from voxpick.io import picks_to_angstrom, write_submission
-    from voxpick.ml.picker_infer import pick_particles
-    from voxpick.ml.picker_store import load_picker
 
     console = Console(stderr=True)
     with user_errors():
@@ -95,52 +95,53 @@ def pick_command(
             )
         if out is None and not write_back:
             raise ValueError("nothing to write: give -o picks.csv and/or --write-back.")
+        if write_back and copick is None:
+            raise ValueError("--write-back needs --copick CONFIG --run NAME.")
         if out is not None and out.suffix.lower() != ".csv":
             raise ValueError(f"--out {str(out)!r} must end in .csv, e.g. -o picks.csv.")
-        picker = load_picker(model)
-        root = None
-        if copick is not None:
-            from voxpick.io.copick_project import open_project, read_tomogram
-
-            if run is None:
-                raise ValueError("--copick needs --run NAME (see the project's runs).")
-            root = open_project(copick)
-            volume, vs = read_tomogram(root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type)
-            name = experiment or run
-        else:
-            assert tomogram is not None  # checked above
-            volume, vs = _read_tomogram(tomogram)
-            name = experiment or tomogram.name.split(".")[0]
+        if copick is not None and run is None:
+            raise ValueError("--copick needs --run NAME (see the project's runs).")
+        vs_given = None
         if voxel_size is not None:
-            vs = as_triple(parse_triple(voxel_size, name="--voxel-size"), name="--voxel-size")
-        if vs is None:
-            raise ValueError(
-                f"{tomogram}: the file has no voxel size: pass --voxel-size (Angstrom)."
-            )
+            vs_given = as_triple(parse_triple(voxel_size, name="--voxel-size"), name="--voxel-size")
+        picker = load_picker(model)
         start = time.perf_counter()
         bar = _progress_bar(console) if progress else None
-        if bar is not None:
-            with bar:
-                task = bar.add_task("pick", total=None)
-                found = pick_particles(
-                    volume, model=picker, voxel_size=vs, tile=tile, tta=tta,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+        task = bar.add_task("pick", total=None) if bar is not None else None
+
+        def report(done: int, total: int) -> None:
+            if bar is not None:
+                bar.update(task, completed=done, total=total)
+
+        with bar if bar is not None else contextlib.nullcontext():
+            if copick is not None:
+                assert run is not None  # checked above
+                picks = pick_copick(
+                    copick, run, model=picker, voxel_spacing=voxel_spacing, tomo_type=tomo_type,
+                    voxel_size=vs_given, tile=tile, tta=tta, progress=report,
+                    write_back=write_back, user_id=user_id, session_id=session_id,
+                    overwrite=True,
                 )  # fmt: skip
-        else:
-            found = pick_particles(volume, model=picker, voxel_size=vs, tile=tile, tta=tta)
-        picks = picks_to_angstrom(found, voxel_size=vs).assign(experiment=name)
+                name = experiment or run
+            else:
+                assert tomogram is not None  # checked above
+                volume, vs = _read_tomogram(tomogram)
+                vs = vs_given or vs
+                if vs is None:
+                    raise ValueError(
+                        f"{tomogram}: the file has no voxel size: pass --voxel-size (Angstrom)."
+                    )
+                found = pick(volume, model=picker, voxel_size=vs, tile=tile, tta=tta,
+                             progress=report)  # fmt: skip
+                picks = picks_to_angstrom(found, voxel_size=vs)
+                name = experiment or tomogram.name.split(".")[0]
+        picks = picks.assign(experiment=name)
         if out is not None:
             write_submission(out, picks)
-        if write_back and root is not None and run is not None:
-            from voxpick.io.copick_project import write_picks
-
-            write_picks(root, run, picks, user_id=user_id, session_id=session_id, overwrite=True)
-        elif write_back:
-            raise ValueError("--write-back needs --copick CONFIG --run NAME.")
         elapsed = time.perf_counter() - start
-    counts = ", ".join(f"{k} {v}" for k, v in found["particle_type"].value_counts().items())
+    counts = ", ".join(f"{k} {v}" for k, v in picks["particle_type"].value_counts().items())
     console.print(
-        f"{len(found)} picks in {name} {tuple(volume.shape)} ({elapsed:.1f} s): {counts or '-'}"
+        f"{len(picks)} picks in {name} ({elapsed:.1f} s): {counts or '-'}"
         + (f" -> {out}" if out is not None else "")
     )
 

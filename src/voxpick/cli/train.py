@@ -63,7 +63,7 @@ def train(
 
     Writes OUT/config.json, OUT/ckpt.pt (every ckpt_every steps; --resume continues from it)
     and, at the end, OUT/model.pt + OUT/model.json, usable as
-    voxpick.ml.locate_unet(volume, diameter=..., model="OUT/model").
+    voxpick.locate(volume, diameter=..., method="unet", model="OUT/model").
 
     With --copick CONFIG, trains (or with --init fine-tunes) a multi-class picker on the
     project's labelled runs instead: OUT/picker.pt + OUT/picker.json for `voxpick pick`.
@@ -113,15 +113,12 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _train_copick(copick: Path, out: Path, **kw: Any) -> None:
-    import json
-
-    from voxpick.ml.picker_copick import train_picker_copick
-    from voxpick.ml.picker_train import PickerTrainConfig
+    from voxpick.cryoet import PickerTrainConfig, train_picker_copick
 
     with user_errors():
         cfg = PickerTrainConfig()
         if kw["config"] is not None:
-            cfg = PickerTrainConfig.from_dict(json.loads(Path(kw["config"]).read_text()))
+            cfg = PickerTrainConfig.from_json(kw["config"])
         changes = {k: kw[k] for k in ("steps", "seed", "device", "threads") if kw[k] is not None}
         cfg = dataclasses.replace(cfg, **changes)
         result = train_picker_copick(

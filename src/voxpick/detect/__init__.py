@@ -1,25 +1,39 @@
-"""Particle detection: :func:`locate` finds every particle in a 3D volume.
+"""Particle detection: the detector contract, the classical detector and its building blocks.
 
-* :func:`locate` dispatches to a method: ``"auto"`` (default; :func:`locate_auto`),
-  ``"classical"`` or ``"unet"``.
-* :func:`locate_auto`: the shipped U-Net on crowded volumes, the classical detector otherwise.
-* :func:`locate_classical`: LoG band-pass, noise-calibrated score, local maxima at a small
-  separation and quadratic sub-voxel refinement (see ``docs/locate.md``).
-* Every detector returns a table with the fixed columns :data:`DETECTION_COLUMNS` first; build
-  one with :func:`detections_frame`.
+* :mod:`voxpick.detect.contract`: the three steps every detector implements (estimate, find,
+  finish) and the registry :func:`voxpick.locate` dispatches through.
+* :class:`ClassicalDetector`: LoG band-pass, noise-calibrated score, local maxima and quadratic
+  sub-voxel refinement (see ``docs/locate.md``).
+* :mod:`voxpick.detect.schema`: the one output schema, :data:`DETECTION_COLUMNS`.
+* :func:`suppress_close`: the one non-maximum suppression.
+
+The learned detectors (U-Net, auto) live in :mod:`voxpick.ml`.
 """
 
-from voxpick.detect.auto import locate_auto
-from voxpick.detect.classical import CLASSICAL_COLUMNS, locate_classical
-from voxpick.detect.locate import METHODS, locate
-from voxpick.detect.schema import DETECTION_COLUMNS, detections_frame
+from voxpick.detect.classical import ClassicalDetector
+from voxpick.detect.contract import (
+    Detector,
+    Setup,
+    detector_class,
+    detector_names,
+    get_detector,
+    register_detector,
+)
+from voxpick.detect.maxima import suppress_close
+from voxpick.detect.measure import measure_particles
+from voxpick.detect.schema import DETECTION_COLUMNS, DETECTION_DTYPES, detections_frame
 
 __all__ = [
-    "CLASSICAL_COLUMNS",
     "DETECTION_COLUMNS",
-    "METHODS",
+    "DETECTION_DTYPES",
+    "ClassicalDetector",
+    "Detector",
+    "Setup",
     "detections_frame",
-    "locate",
-    "locate_auto",
-    "locate_classical",
+    "detector_class",
+    "detector_names",
+    "get_detector",
+    "measure_particles",
+    "register_detector",
+    "suppress_close",
 ]

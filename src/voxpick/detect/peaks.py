@@ -24,7 +24,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from voxpick.detect.filters import BandPass
-from voxpick.detect.refine import (
+from voxpick.detect.maxima import (
     local_maxima,
     maxima_half_width,
     refine_quadratic,

@@ -5,8 +5,10 @@
 - Generic positions tables (CSV/Parquet, columns z, y, x): :mod:`voxpick.io.positions`.
 - Any supported volume file by suffix: :func:`read_volume`.
 - Cryo-ET: MRC (:mod:`voxpick.io.mrc`), OME-Zarr (:mod:`voxpick.io.omezarr`), copick projects
-  (:mod:`voxpick.io.copick_project`, needs the optional ``copick`` package, imported only when
-  used) and CZII submission CSVs in Angstrom (:mod:`voxpick.io.czii_csv`).
+  (:mod:`voxpick.io.copick_project`) and CZII submission CSVs in Angstrom
+  (:mod:`voxpick.io.czii_csv`). MRC files need ``mrcfile``, copick projects ``copick`` and
+  writing OME-Zarr ``ome-zarr``: optional packages (``pip install 'voxpick[cryoet]'``), imported
+  only when used; reading OME-Zarr needs only ``zarr``.
 
 Every writer is atomic: a file is either complete or absent (:mod:`voxpick.io.atomic`).
 """

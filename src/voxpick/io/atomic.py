@@ -35,7 +35,42 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        _fsync(tmp)  # the data is on disk before the name points at it
         os.replace(tmp, final)
+        _fsync(final.parent)  # and so is the new name
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a directory's contents to disk (best effort where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems without fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def stale_temporaries(directory: Path, name: str) -> list[Path]:
+    """Temporary files :func:`atomic_path` left beside ``directory / name`` (a killed write).
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        Where the final file lives.
+    name : str
+        The final file's name.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob(f".{name}.*.part"))

@@ -32,7 +32,9 @@ def _copick() -> ModuleType:
         import copick
     except ImportError as err:
         raise ImportError(
-            "copick is needed for copick projects: pip install 'voxpick[cryoet]'"
+            "copick is needed for copick projects: pip install 'voxpick[cryoet]' "
+            "(or pip install copick).",
+            name="copick",
         ) from err
     return copick
 

@@ -1,7 +1,9 @@
 """MRC/CCP4 volumes (``.mrc``, ``.rec``, ``.map``): the usual cryo-ET tomogram format.
 
-Reading and writing go through :mod:`mrcfile`. The voxel size comes from the header (``cella``
-divided by the sampling ``mx, my, mz``), in Angstrom, returned in voxpick's (z, y, x) order.
+Reading and writing go through :mod:`mrcfile`, an optional dependency (``pip install
+'voxpick[cryoet]'``) imported only when a function here is called. The voxel size comes from the
+header (``cella`` divided by the sampling ``mx, my, mz``), in Angstrom, returned in voxpick's
+(z, y, x) order.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import mrcfile
 import numpy as np
 
 from voxpick.io.atomic import atomic_path
@@ -27,6 +29,18 @@ MRC_DTYPES: tuple[np.dtype, ...] = tuple(
 #: Header label marking a uint16 file that holds uint8 data written by :func:`write_mrc`.
 UINT8_LABEL = "voxpick: uint8 data stored as mode 6"
 _IMOD_STAMP = 1146047817
+
+
+def _mrcfile() -> ModuleType:
+    try:
+        import mrcfile
+    except ImportError as err:
+        raise ImportError(
+            "mrcfile is needed to read and write MRC files: pip install 'voxpick[cryoet]' "
+            "(or pip install mrcfile).",
+            name="mrcfile",
+        ) from err
+    return mrcfile
 
 
 def _axis_permutation(header: Any, path: Path) -> tuple[int, int, int]:
@@ -72,6 +86,7 @@ def _check_size(path: Path) -> None:
     the header: on a corrupt or foreign file that can mean gigabytes. So the main header is
     parsed here (byte order as mrcfile's permissive mode finds it) before mrcfile opens the file.
     """
+    mrcfile = _mrcfile()
     with path.open("rb") as fh:
         raw = fh.read(1024)
     if len(raw) < 1024:
@@ -143,6 +158,8 @@ def read_mrc(
         The file is truncated, corrupt or not MRC.
     ValueError
         The file holds a 2D image or 4D data rather than one 3D volume.
+    ImportError
+        ``mrcfile`` is not installed (it comes with the ``cryoet`` extra).
 
     Examples
     --------
@@ -150,6 +167,7 @@ def read_mrc(
     >>> voxel_size  # Angstrom, (z, y, x)  # doctest: +SKIP
     (10.012, 10.012, 10.012)
     """
+    mrcfile = _mrcfile()
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such MRC file.")
@@ -219,7 +237,10 @@ def write_mrc(
         A dtype MRC cannot store (e.g. int32, int64, uint32, bool).
     ValueError
         Not 3D, empty, NaN/infinite voxels or a bad ``voxel_size``.
+    ImportError
+        ``mrcfile`` is not installed (it comes with the ``cryoet`` extra).
     """
+    mrcfile = _mrcfile()
     vol = check_volume(volume)
     vs = as_triple(voxel_size, name="voxel_size")
     if vol.dtype == np.float64:

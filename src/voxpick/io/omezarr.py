@@ -240,7 +240,8 @@ def write_ome_zarr(
     except ImportError as err:
         raise ImportError(
             "ome-zarr is needed to write OME-Zarr images: pip install 'voxpick[cryoet]' "
-            "(or pip install ome-zarr)."
+            "(or pip install ome-zarr).",
+            name="ome_zarr",
         ) from err
 
     vol = check_volume(volume)

@@ -1,12 +1,15 @@
 """Generic particle-position tables: CSV or Parquet with ``z``, ``y``, ``x`` columns.
 
 Positions are in voxels, (z, y, x) = array axes (0, 1, 2), the library's convention. Any other
-columns (``score``, ``radius``, ...) are kept as they are.
+columns (``score``, ``radius``, ...) are kept as they are. A table's ``attrs`` (how it was made:
+detector, diameter, voxel size, thresholds, version) travel with it: inside a Parquet file's
+metadata, and in a JSON sidecar ``NAME.csv.json`` beside a CSV file.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,44 @@ def _require_parquet_engine(path: Path) -> None:
         )
 
 
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """Return the JSON file beside a CSV table that holds its ``attrs``: ``NAME.csv.json``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    p = Path(path)
+    return p.with_name(p.name + ".json")
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for attrs values: numpy scalars and arrays, tuples, anything else as text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def plain_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` as plain JSON values (tuples become lists, numpy values numbers).
+
+    Parameters
+    ----------
+    attrs : dict
+
+    Returns
+    -------
+    dict
+    """
+    result: dict[str, Any] = json.loads(json.dumps(attrs, default=_plain))
+    return result
+
+
 def write_positions(path: str | os.PathLike[str], positions: Any) -> Path:
     """Write a positions table atomically as CSV or Parquet (chosen by suffix).
 
@@ -127,11 +168,19 @@ def write_positions(path: str | os.PathLike[str], positions: Any) -> Path:
     df = df.copy()
     for i, axis in enumerate(AXES):
         df[axis] = coords[:, i]
+    df.attrs.clear()
+    df.attrs.update(plain_attrs(dict(getattr(positions, "attrs", {}))))
     if kind == "parquet":
         _require_parquet_engine(target)
+    side = sidecar_path(target)
     with atomic_path(target) as tmp:
         if kind == "csv":
             df.to_csv(tmp, index=False, lineterminator="\n")
+            if df.attrs:
+                with atomic_path(side) as tmp_side:
+                    tmp_side.write_text(json.dumps(df.attrs, indent=1, sort_keys=True) + "\n")
+            elif side.exists():
+                side.unlink()  # a stale description of an earlier table
         else:
             df.to_parquet(tmp, index=False)
     return target
@@ -149,7 +198,8 @@ def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``z, y, x`` (float64, voxels) first, then any other columns in file order.
+        Columns ``z, y, x`` (float64, voxels) first, then any other columns in file order;
+        ``attrs`` from the file (Parquet) or its JSON sidecar (CSV).
 
     Raises
     ------
@@ -173,6 +223,16 @@ def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{source}: cannot read as a {kind} positions table ({err}). The file may be "
             "truncated or corrupt; re-create it."
         ) from err
+    attrs = dict(df.attrs)
+    side = sidecar_path(source)
+    if kind == "csv" and side.is_file():
+        try:
+            attrs = json.loads(side.read_text())
+        except ValueError as err:
+            raise ValueError(
+                f"{side}: the description beside {source.name} is not valid JSON ({err}). "
+                "Delete it to read the table without it."
+            ) from err
     df = _normalise_columns(df, source=str(source))
     for axis in AXES:
         values = pd.to_numeric(df[axis], errors="coerce")
@@ -190,4 +250,6 @@ def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{nan_rows[:5].tolist()}): expected finite positions. Drop them, e.g. "
             "df.dropna(subset=['z', 'y', 'x'])."
         )
-    return df.reset_index(drop=True)
+    out = df.reset_index(drop=True)
+    out.attrs = attrs
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from voxpick.ml.config import config_from_dict, config_to_dict
+from voxpick.nn.config import config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)

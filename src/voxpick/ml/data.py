@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from voxpick.ml.config import config_from_dict, config_to_dict
 from voxpick.ml.scale import MODEL_DIAMETER, normalize_intensity, to_model_coords, to_model_scale
+from voxpick.nn.config import config_from_dict, config_to_dict
 from voxpick.simulate import simulate_volume
 
 Range = tuple[float, float]

@@ -1,6 +1,6 @@
 """Inference: scale-normalise, predict the heatmap tile by tile, extract and refine peaks.
 
-Pipeline of :func:`locate_unet`:
+Pipeline of :func:`unet_peaks` (run by :class:`voxpick.ml.detector.UNetDetector`):
 
 1. Resample the volume so a particle is ``model_diameter`` voxels across on every axis
    (:mod:`voxpick.ml.scale`), negate it for dark particles (``invert=True``) and map its robust
@@ -28,23 +28,17 @@ Pipeline of :func:`locate_unet`:
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
-from voxpick.detect.schema import detections_frame
+from voxpick.detect.maxima import suppress_close
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
-from voxpick.ml.tta import CANDIDATE_THRESHOLD, check_scales, merge_scales
-from voxpick.validation import check_volume, diameter_in_voxels, length_in_voxels
+from voxpick.nn.predict import DEFAULT_TILE, predict_channels
 
 #: Default minimum separation of two detections, in diameters (the best mean F1 on the
 #: validation volumes among 0.45-0.85; docs/ml.md).
@@ -54,9 +48,6 @@ DEFAULT_SEPARATION = 0.45
 #: height: below the shipped threshold (0.15), so such peaks are only candidates for a lower one
 #: (docs/ml.md, "Faces").
 OUTER_LAYER_FACTOR = 0.1
-
-#: Default core edge (model voxels) of one inference block.
-DEFAULT_TILE = 128
 
 #: Mirror padding (model voxels) added at the faces of the volume before prediction. Zero by
 #: default: the network was trained on crops whose faces cut particles; mirroring a cut particle
@@ -83,20 +74,6 @@ def _resolve_model(model: Any, device: Any) -> HeatmapModel:
     )
 
 
-def _blocks(extent: int, tile: int, margin: int) -> list[tuple[int, int, int, int]]:
-    """Split ``[0, extent)`` into cores with windows: ``(core_lo, core_hi, win_lo, win_hi)``."""
-    if extent <= tile + 2 * margin:
-        return [(0, extent, 0, extent)]
-    mult = math.gcd(tile, margin, extent)
-    n = math.ceil(extent / tile)
-    core = math.ceil(extent / n / mult) * mult
-    out = []
-    for a in range(0, extent, core):
-        b = min(extent, a + core)
-        out.append((a, b, max(0, a - margin), min(extent, b + margin)))
-    return out
-
-
 def predict_heatmap(
     image: np.ndarray,
     model: HeatmapModel,
@@ -110,7 +87,7 @@ def predict_heatmap(
     Parameters
     ----------
     image : numpy.ndarray
-        Normalised float32 volume at model scale (see :func:`locate_unet`).
+        Normalised float32 volume at model scale (see :func:`unet_peaks`).
     model : HeatmapModel
         Trained model.
     tile : int
@@ -141,75 +118,6 @@ def predict_heatmap(
         tile=tile, margin=margin, border=border,
     )  # fmt: skip
     return out[0]
-
-
-def predict_channels(
-    image: np.ndarray,
-    net: torch.nn.Module,
-    *,
-    device: torch.device,
-    size_multiple: int,
-    tile: int = DEFAULT_TILE,
-    margin: int,
-    border: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """All output maps of a fully convolutional network over a volume, block by block.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Normalised float32 volume (z, y, x) at the network's scale.
-    net : torch.nn.Module
-        Network in eval mode, mapping ``(1, 1, Z, Y, X)`` to ``(1, C, Z, Y, X)``.
-    device : torch.device
-        Where ``net`` lives.
-    size_multiple : int
-        Every block edge given to ``net`` is a multiple of this.
-    tile : int
-        Core edge of one block (rounded up to ``size_multiple``).
-    margin : int
-        Context on every side of a core (voxels, rounded up to ``size_multiple``).
-    border : int
-        Mirror padding at the volume faces; the far ends are always padded to the multiple.
-    progress : callable, optional
-        Called as ``progress(done, total)`` after each block.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 ``(C, Z, Y, X)``: the stitched core of every block.
-    """
-    mult = int(size_multiple)
-    if not isinstance(tile, int | np.integer) or tile < 1:
-        raise ValueError(f"tile={tile!r} must be a positive int (model voxels), e.g. 128.")
-    if not isinstance(margin, int | np.integer) or margin < 1:
-        raise ValueError(f"margin={margin!r} must be a positive int (model voxels).")
-    tile = int(math.ceil(tile / mult) * mult)
-    margin = int(math.ceil(margin / mult) * mult)
-    shape = image.shape
-    extent = [math.ceil((n + 2 * border) / mult) * mult for n in shape]
-    pads = [(border, e - n - border) for n, e in zip(shape, extent, strict=True)]
-    mode = "reflect" if min(shape) >= 2 else "edge"
-    padded = np.pad(image.astype(np.float32, copy=False), pads, mode=mode)  # type: ignore[call-overload]
-    per_axis = [_blocks(e, tile, margin) for e in extent]
-    blocks = list(itertools.product(*per_axis))
-    logits: np.ndarray | None = None
-    with torch.inference_mode():
-        for done, block in enumerate(blocks, start=1):
-            win = tuple(slice(b[2], b[3]) for b in block)
-            x = torch.from_numpy(np.ascontiguousarray(padded[win]))[None, None].to(device)
-            y = net(x)[0].float().cpu().numpy()
-            if logits is None:
-                logits = np.empty((y.shape[0], *padded.shape), dtype=np.float32)
-            core = tuple(slice(b[0] - b[2], b[1] - b[2]) for b in block)
-            dst = tuple(slice(b[0], b[1]) for b in block)
-            logits[(slice(None), *dst)] = y[(slice(None), *core)]
-            if progress is not None:
-                progress(done, len(blocks))
-    assert logits is not None  # at least one block always exists
-    crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pads, shape, strict=True))
-    return logits[(slice(None), *crop)]
 
 
 def _log_heat(logit: np.ndarray) -> np.ndarray:
@@ -258,14 +166,10 @@ def find_peaks(
     idx, values = idx[order], values[order]
     sep = np.broadcast_to(np.asarray(min_separation, dtype=float), (3,))
     if np.all(sep > 0) and len(idx) > 1:
-        keep = np.ones(len(idx), dtype=bool)
-        if np.all(sep == sep[0]):  # a sphere: query in voxels (exactly the scalar rule)
-            pairs = cKDTree(idx).query_pairs(float(sep[0]))
-        else:  # an ellipsoid: query in units of its semi-axes
-            pairs = cKDTree(idx / sep).query_pairs(1.0)
-        for i, j in sorted(pairs):
-            if keep[i] and keep[j]:
-                keep[j] = False  # j > i has the lower (or equal, later) peak
+        if np.all(sep == sep[0]):  # a sphere: distances in voxels (exactly the scalar rule)
+            keep = suppress_close(idx.astype(np.float64), values, (1.0, 1.0, 1.0), float(sep[0]))
+        else:  # an ellipsoid: distances in units of its semi-axes
+            keep = suppress_close(idx.astype(np.float64), values, (sep[0], sep[1], sep[2]), 1.0)
         idx, values = idx[keep], values[keep]
     points = idx.astype(np.float64)
     shape = np.asarray(logits.shape)
@@ -291,7 +195,7 @@ def on_outer_layer(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
     A particle cut by a volume face and centred beyond it leaves only the inner tail of its
     blob in the heatmap, which then peaks on the outermost layer. On calibration volumes most
-    such peaks match no particle (docs/ml.md, "Faces"), so :func:`locate_unet` scores them
+    such peaks match no particle (docs/ml.md, "Faces"), so :func:`unet_peaks` scores them
     :data:`OUTER_LAYER_FACTOR` times their height.
     Axes of fewer than 3 voxels have no inner layer and are not tested.
 
@@ -315,120 +219,61 @@ def on_outer_layer(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.any(outer & tested, axis=1)
 
 
-def locate_unet(
-    volume: Any,
+def unet_peaks(
+    volume: np.ndarray,
+    net: HeatmapModel,
     *,
-    diameter: Any,
-    voxel_size: Any = 1,
-    threshold: float | None = None,
+    diameter_px: tuple[float, float, float],
+    threshold: float,
     invert: bool = False,
-    model: HeatmapModel | str | Path | None = None,
+    separation_px: tuple[float, float, float] | None = None,
     tile: int = DEFAULT_TILE,
     margin: int | None = None,
-    device: str | torch.device | None = None,
-    separation: Any = None,
-    scales: Any = (1.0,),
-) -> pd.DataFrame:
-    """Find every particle in a 3D volume with the heatmap U-Net.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of the heatmap of one volume at one scale, in input voxels (steps 1-6 above).
 
     Parameters
     ----------
-    volume : array_like
-        3D image, axes (z, y, x), any real dtype.
-    diameter : float or sequence of 3 float
-        Particle diameter in the units of ``voxel_size`` (voxels by default); a (z, y, x)
-        triple when particles span different voxel counts per axis (anisotropic voxels). The
-        volume is resampled so this diameter becomes the model's (8 voxels): the shipped model
-        was trained for 6-24 voxels and serves about 6-30.
-    voxel_size : float or sequence of 3 float
-        Voxel size per axis (z, y, x); the diameter in voxels is ``diameter / voxel_size``.
-    threshold : float, optional
-        Minimum peak height (0..1) of a detection; default: the model's, chosen on validation
-        volumes. Lower finds more particles at lower precision; ``score`` lets you cut later.
+    volume : numpy.ndarray
+        3D volume (z, y, x), any real dtype.
+    net : HeatmapModel
+        The model.
+    diameter_px : tuple of 3 float
+        Particle diameter per axis, voxels; the volume is resampled so it becomes the model's.
+    threshold : float
+        Lowest score (peak height, 0..1) returned.
     invert : bool
         Particles are darker than the background.
-    model : HeatmapModel, str or pathlib.Path, optional
-        The shipped model (default), a model name, a path written by ``voxpick train``, or a
-        model from :func:`voxpick.ml.load_model`.
-    tile : int
-        Core edge of one inference block at model scale; lower it to save memory.
-    margin : int, optional
-        Context around each block at model scale (default two model diameters).
-    device : str or torch.device, optional
-        ``None`` uses CUDA when available, else the CPU (ignored for a loaded ``model``).
-    separation : float or sequence of 3 float, optional
-        Minimum distance between two detections, same units as ``diameter`` (the lower peak of
-        a closer pair is dropped). Default 0.45 diameter (0.45 of the model's diameter at model
-        scale, which the resampling's rounding may make differ from ``0.45 * diameter`` by
-        about 1%), the best mean F1 on validation volumes. Raise it towards 0.8 diameter when
-        no two particles can be closer (hard spheres): fewer impossible neighbours, at some
-        cost in F1 (``docs/ml.md``). It applies to the peaks before sub-voxel refinement,
-        which moves each by at most 1/16 diameter per axis.
-    scales : sequence of float or "tta"
-        Diameter multipliers to locate at, merged by :func:`voxpick.ml.tta.merge_scales`
-        (test-time scale augmentation). Default ``(1.0,)``: one pass. ``"tta"`` is
-        ``(0.9, 1.0, 1.1)``: 3-5 times the time, and on the validation volumes mean F1
-        0.702 against 0.691 (``docs/ml.md``, "Scale augmentation"); ``score`` is then the mean
-        peak height over the scales, and ``threshold`` applies to it.
+    separation_px : tuple of 3 float, optional
+        Minimum distance of two peaks, input voxels per axis; default
+        :data:`DEFAULT_SEPARATION` model diameters.
+    tile, margin : int
+        Inference block core and context at model scale (:func:`predict_heatmap`).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per particle: ``z, y, x`` (input voxels) and ``score`` (peak height, 0..1;
-        a tenth of it on the outermost layer of the model-scale heatmap, where a peak is
-        mostly the tail of a particle centred beyond the face), sorted by decreasing score; the
-        same columns with zero rows when nothing is found.
-
-    Examples
-    --------
-    >>> from voxpick.simulate import simulate_volume
-    >>> sim = simulate_volume(48, radius=4, volfrac=0.4, snr=8, cnr=5, rng=0)
-    >>> found = locate_unet(sim.volume, diameter=8)
-    >>> list(found.columns)
-    ['z', 'y', 'x', 'score']
+    positions : numpy.ndarray
+        ``(N, 3)`` input voxels, sorted by decreasing score.
+    scores : numpy.ndarray
+        ``(N,)`` peak heights; a tenth of the height on the outermost layer of the model-scale
+        heatmap, where a peak is mostly the tail of a particle centred beyond the face.
     """
-    vol = check_volume(volume)
-    d_px = diameter_in_voxels(diameter, voxel_size)
-    if not isinstance(invert, bool | np.bool_):
-        raise TypeError(f"invert={invert!r} must be True or False.")
-    net = _resolve_model(model, device)
-    thr = net.threshold if threshold is None else threshold
-    if not (isinstance(thr, int | float) and 0.0 < float(thr) < 1.0):
-        raise ValueError(f"threshold={threshold!r} must be a number strictly between 0 and 1.")
-    sep_px = None
-    if separation is not None:
-        sep_px = length_in_voxels(separation, voxel_size, name="separation")
-    factors = check_scales(scales)
-    if factors != (1.0,):
-        per_scale = [
-            locate_unet(
-                vol,
-                diameter=(d_px[0] * f, d_px[1] * f, d_px[2] * f),
-                threshold=min(CANDIDATE_THRESHOLD, float(thr)),
-                invert=invert,
-                model=net,
-                tile=tile,
-                margin=margin,
-                separation=sep_px,
-            )
-            for f in factors
-        ]
-        return merge_scales(per_scale, diameter_px=d_px, threshold=float(thr))
-    scaled, zoom = to_model_scale(vol, model_zoom(d_px, net.model_diameter))
+    scaled, zoom = to_model_scale(volume, model_zoom(diameter_px, net.model_diameter))
     min_sep: float | tuple[float, float, float] = DEFAULT_SEPARATION * net.model_diameter
-    if sep_px is not None:  # input voxels -> model voxels, per axis
-        min_sep = (sep_px[0] * zoom[0], sep_px[1] * zoom[1], sep_px[2] * zoom[2])
+    if separation_px is not None:  # input voxels -> model voxels, per axis
+        s = separation_px
+        min_sep = (s[0] * zoom[0], s[1] * zoom[1], s[2] * zoom[2])
     image = normalize_intensity(scaled, invert=bool(invert))
     if image is None:  # constant volume: nothing to find
-        return detections_frame()
+        return np.zeros((0, 3)), np.zeros(0)
     logits = predict_heatmap(image, net, tile=tile, margin=margin)
     points, heights = find_peaks(
         logits,
-        threshold=float(thr),
+        threshold=float(threshold),
         peak_radius=max(1, round(0.25 * net.model_diameter)),
         min_separation=min_sep,
     )
     score = heights * np.where(on_outer_layer(points, logits.shape), OUTER_LAYER_FACTOR, 1.0)
-    keep = score >= float(thr)
+    keep = score >= float(threshold)
     order = np.argsort(-score[keep], kind="stable")
-    return detections_frame(from_model_coords(points[keep][order], zoom), score[keep][order])
+    return from_model_coords(points[keep][order], zoom), score[keep][order]

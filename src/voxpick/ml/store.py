@@ -1,9 +1,12 @@
-"""Saving and loading trained heatmap models (weights + a JSON description), offline only."""
+"""Saving and loading trained heatmap models, offline: a thin layer over :mod:`voxpick.nn.store`.
+
+A heatmap model is ``NAME.pt`` (float16 weights) beside ``NAME.json`` (format
+``voxpick-unet-heatmap``: architecture, model diameter, target width, threshold, training
+record). Shipped models live in :data:`voxpick.nn.store.WEIGHTS_DIR`.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from voxpick.io.atomic import atomic_path
-from voxpick.ml.model import ModelSpec, build_model, pick_device
+from voxpick.nn.model import ModelSpec, build_model
+from voxpick.nn.store import WEIGHTS_DIR, ModelKind, load_stored, save_stored
 
-#: Name of the model shipped inside the package (``voxpick/ml/weights/<name>.pt`` and ``.json``).
+#: Name of the model shipped inside the package (``voxpick/nn/weights/<name>.pt`` and ``.json``).
 DEFAULT_MODEL = "unet_colloids_v1"
 
 #: Format tag written into every model description.
@@ -23,7 +26,25 @@ MODEL_FORMAT = "voxpick-unet-heatmap"
 #: Default peak threshold (heatmap height) when a description does not give one.
 FALLBACK_THRESHOLD = 0.5
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The heatmap models of the store.
+HEATMAP_KIND = ModelKind(
+    format=MODEL_FORMAT,
+    default=DEFAULT_MODEL,
+    shipped_glob="unet_*.pt",
+    written_by="`voxpick train`",
+    hint=" (pickers load with voxpick.cryoet.load_picker)",
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FALLBACK_THRESHOLD",
+    "HEATMAP_KIND",
+    "MODEL_FORMAT",
+    "WEIGHTS_DIR",
+    "HeatmapModel",
+    "load_model",
+    "save_model",
+]
 
 
 @dataclass
@@ -57,18 +78,6 @@ class HeatmapModel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` with :func:`torch.save` to ``path`` atomically (temporary file + rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def atomic_write_json(data: dict[str, Any], path: Path) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     """Save weights (float16 state dict) to ``path.pt`` and the description to ``path.json``.
 
@@ -87,117 +96,18 @@ def save_model(net: nn.Module, info: dict[str, Any], path: str | Path) -> tuple[
     tuple of pathlib.Path
         The weights file and the JSON file.
     """
-    return write_weights(net, {"format": MODEL_FORMAT, **info}, path)
+    return save_stored(net, info, path, HEATMAP_KIND)
 
 
-def read_description(js: Path, fmt: str, *, hint: str) -> dict[str, Any]:
-    """Read a model description JSON and check its ``format`` tag.
-
-    Parameters
-    ----------
-    js : pathlib.Path
-        The ``NAME.json`` file.
-    fmt : str
-        The expected ``format``.
-    hint : str
-        Appended to the error, e.g. where a model of another format loads.
-
-    Returns
-    -------
-    dict
-    """
-    info: dict[str, Any] = json.loads(js.read_text())
-    if info.get("format") != fmt:
-        raise ValueError(
-            f"{js} is not a {fmt} description: expected format={fmt!r}, found "
-            f"{info.get('format')!r}{hint}."
-        )
-    return info
-
-
-def read_state(pt: Path) -> dict[str, torch.Tensor]:
-    """Read weights written by :func:`write_weights`, as float32 (CPU)."""
-    state = torch.load(pt, map_location="cpu", weights_only=True)
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-
-
-def write_weights(
-    net: torch.nn.Module, description: dict[str, Any], path: str | Path
-) -> tuple[Path, Path]:
-    """Write ``net``'s weights (float16) to ``path.pt`` and ``description`` to ``path.json``.
-
-    Parameters
-    ----------
-    net : torch.nn.Module
-        The network.
-    description : dict
-        JSON-serialisable description.
-    path : str or pathlib.Path
-        Destination without suffix (a ``.pt``/``.json`` suffix is replaced).
-
-    Returns
-    -------
-    tuple of pathlib.Path
-        The weights file and the JSON file, each written atomically.
-    """
-    base = Path(path)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    state = {
-        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
-        for k, v in net.state_dict().items()
+def _build(info: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    spec = ModelSpec.from_dict(info["model"])
+    fields = {
+        "spec": spec,
+        "model_diameter": float(info["model_diameter"]),
+        "sigma": float(info["sigma"]),
+        "threshold": float(info.get("threshold", FALLBACK_THRESHOLD)),
     }
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    atomic_torch_save(state, pt)
-    atomic_write_json(description, js)
-    return pt, js
-
-
-def resolve_weights(
-    model: str | Path | None, *, default: str, shipped_glob: str = "*.pt", written_by: str
-) -> tuple[Path, Path]:
-    """``NAME.pt`` and ``NAME.json`` of a model given by path or by the name of a shipped one.
-
-    Parameters
-    ----------
-    model : str, pathlib.Path or None
-        ``DIR/NAME`` (with or without ``.pt``/``.json``), a bare name (a shipped model of that
-        name if there is one, else a path in the working directory), or None for ``default``.
-    default : str
-        Name of the shipped model used for None.
-    shipped_glob : str
-        Which shipped weight files the error message lists as alternatives.
-    written_by : str
-        What writes such models, for the error message.
-
-    Returns
-    -------
-    tuple of pathlib.Path
-        The weights and the description file; both exist.
-    """
-    text = str(default if model is None else model)
-    base = Path(text)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    bare = os.sep not in text and "/" not in text
-    if bare and (WEIGHTS_DIR / base.name).with_suffix(".pt").is_file():
-        base = WEIGHTS_DIR / base.name  # the name of a shipped model
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    for f in (pt, js):
-        if not f.is_file():
-            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob(shipped_glob))
-            raise FileNotFoundError(
-                f"model={text!r}: {f} does not exist. Expected the name of a shipped model "
-                f"({shipped}) or the path of a trained model (NAME.pt beside NAME.json, as "
-                f"written by {written_by})."
-            )
-    return pt, js
-
-
-def _resolve(model: str | Path | None) -> tuple[Path, Path]:
-    return resolve_weights(
-        model, default=DEFAULT_MODEL, shipped_glob="unet_*.pt", written_by="`voxpick train`"
-    )
+    return build_model(spec), fields
 
 
 def load_model(
@@ -216,20 +126,14 @@ def load_model(
     Returns
     -------
     HeatmapModel
+
+    Raises
+    ------
+    FileNotFoundError
+        When the model does not exist (the message lists the shipped ones).
+    ValueError
+        When a file is corrupt, of another kind, or could run code; the message names it.
     """
-    pt, js = _resolve(model)
-    info = read_description(js, MODEL_FORMAT, hint="")
-    spec = ModelSpec.from_dict(info["model"])
-    net = build_model(spec)
-    net.load_state_dict(read_state(pt))
-    dev = pick_device(device)
-    net.to(dev).eval()
-    return HeatmapModel(
-        net=net,
-        spec=spec,
-        model_diameter=float(info["model_diameter"]),
-        sigma=float(info["sigma"]),
-        threshold=float(info.get("threshold", FALLBACK_THRESHOLD)),
-        device=dev,
-        info=info,
-    )
+    name = DEFAULT_MODEL if model is None else model
+    net, fields, info, dev = load_stored(name, HEATMAP_KIND, _build, device=device)
+    return HeatmapModel(net=net, device=dev, info=info, **fields)

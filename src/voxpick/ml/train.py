@@ -6,17 +6,17 @@ every ``refresh_every`` steps. Pool volume ``i`` is generated from the seed ``(s
 the pool at any step is known from the step alone: resuming regenerates the live pool and
 continues with the saved optimiser, batch-sampling and torch random states.
 
-Files written to ``out``: ``config.json`` (the :class:`TrainConfig`), ``ckpt.pt`` (every
-``ckpt_every`` steps and at the end: model, optimiser, step, random states, losses) and, at the
-end, ``model.pt`` + ``model.json`` (float16 weights and their description, loadable with
-:func:`voxpick.ml.load_model`).
+The steps, learning-rate schedule, checkpoints and resume are the shared loop of
+:mod:`voxpick.nn.train`. Files written to ``out``: ``config.json`` (the :class:`TrainConfig`),
+``ckpt.pt`` (every ``ckpt_every`` steps and at the end; the checkpoint format of
+:mod:`voxpick.nn.train`) and, at the end, ``model.pt`` + ``model.json`` (float16 weights and
+their description, loadable with :func:`voxpick.ml.load_model`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -28,11 +28,23 @@ import torch
 import torch.nn.functional as F
 
 from voxpick.ml.augment import AugmentConfig, augment_geometry, augment_intensity
-from voxpick.ml.config import check_known_keys
 from voxpick.ml.data import Sample, SampleRanges, make_sample
-from voxpick.ml.model import ModelSpec, build_model, pick_device
 from voxpick.ml.scale import MODEL_DIAMETER, NORM_PERCENTILES
-from voxpick.ml.store import atomic_torch_save, atomic_write_json, load_model, save_model
+from voxpick.ml.store import load_model, save_model
+from voxpick.nn.config import check_known_keys
+from voxpick.nn.model import ModelSpec, build_model
+from voxpick.nn.train import (
+    CHECKPOINT_NAME,
+    Schedule,
+    TrainResult,
+    find_checkpoint,
+    fit,
+    load_checkpoint,
+    print_stderr,
+    start_run,
+)
+
+__all__ = ["TrainConfig", "TrainResult", "heatmap_loss", "train"]
 
 
 @dataclass(frozen=True)
@@ -150,27 +162,14 @@ class TrainConfig:
         """Read a configuration written by :meth:`as_dict` (any subset of keys)."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train`.
-
-    Attributes
-    ----------
-    model_path : pathlib.Path
-        The weights (``model.pt``; ``model.json`` beside it).
-    steps : int
-        Steps completed in total (including those before a resume).
-    losses : list of float
-        Mean loss of every completed step.
-    seconds : float
-        Wall-clock training time in total (including before a resume).
-    """
-
-    model_path: Path
-    steps: int
-    losses: list[float]
-    seconds: float
+    @property
+    def schedule(self) -> Schedule:
+        """The optimisation settings of the shared training loop."""
+        return Schedule(
+            steps=self.steps, lr=self.lr, weight_decay=self.weight_decay, warmup=self.warmup,
+            final_lr_fraction=self.final_lr_fraction, grad_clip=self.grad_clip,
+            ckpt_every=self.ckpt_every, log_every=self.log_every,
+        )  # fmt: skip
 
 
 class SamplePool:
@@ -238,14 +237,6 @@ def _crop(sample: Sample, patch: int, gen: np.random.Generator) -> tuple[np.ndar
     return img[sl], tgt[sl]
 
 
-def _lr_at(step: int, c: TrainConfig) -> float:
-    if step < c.warmup:
-        return c.lr * (step + 1) / c.warmup
-    t = (step - c.warmup) / max(1, c.steps - c.warmup)
-    floor = c.final_lr_fraction
-    return c.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
 def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
     """Binary cross-entropy on soft targets, weighted ``1 + pos_weight * target``."""
     weight = 1.0 + pos_weight * target
@@ -265,10 +256,6 @@ def _initial_weights(init: str | Path, c: TrainConfig) -> dict[str, Any]:
     return start.net.state_dict()
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def train(
     config: TrainConfig | None = None,
     out: str | Path = "voxpick-model",
@@ -276,7 +263,7 @@ def train(
     resume: bool = False,
     init: str | Path | None = None,
     progress: bool = True,
-    log: Callable[[str], None] | None = _stderr,
+    log: Callable[[str], None] | None = print_stderr,
 ) -> TrainResult:
     """Train the heatmap U-Net on simulated volumes.
 
@@ -314,99 +301,45 @@ def train(
     keep_saved = config is None
     config = config or TrainConfig()
     out = Path(out)
-    ckpt_path = out / "ckpt.pt"
-    ckpt: dict[str, Any] | None = None
-    if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(
-                f"resume=True but {ckpt_path} does not exist: start without resume, or point "
-                "out= at the directory of an earlier run."
-            )
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        saved = TrainConfig.from_dict(ckpt["config"])
+    ckpt = load_checkpoint(find_checkpoint(out)) if resume else None
+    if ckpt is not None:
+        saved = TrainConfig.from_dict(ckpt.config)
         config = saved if keep_saved else replace(
             saved, steps=config.steps, ckpt_every=config.ckpt_every, log_every=config.log_every,
             threads=config.threads, device=config.device,
         )  # fmt: skip
     c = config
-    if c.threads > 0:
-        torch.set_num_threads(c.threads)
-    device = pick_device(c.device)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(c.as_dict(), out / "config.json")
-
-    torch.manual_seed(c.seed)
+    device = start_run(out, c.as_dict(), threads=c.threads, device=c.device, seed=c.seed)
     net = build_model(c.model).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     batch_gen = np.random.default_rng([c.seed, 2**31])
-    start, losses, seconds_before = 0, [], 0.0
     # the model this run started from: a resumed run keeps its own (``init`` is ignored)
-    origin = ckpt.get("init") if ckpt is not None else None if init is None else str(init)
+    origin = ckpt.meta.get("init") if ckpt is not None else None if init is None else str(init)
     if init is not None and ckpt is None:
         net.load_state_dict(_initial_weights(init, c))
         if log is not None:
             log(f"initialised from {init}")
-    if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start = int(ckpt["step"])
-        losses = list(ckpt["losses"])
-        seconds_before = float(ckpt["seconds"])
-        batch_gen.bit_generator.state = ckpt["batch_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-
     pool = SamplePool(c)
-    t0 = time.perf_counter()
-    if log is not None:
-        log(f"simulating the pool of {c.pool_size} volumes (step {start}) on {device}")
-    pool.fill(start)
-    if log is not None:
-        log(f"pool ready in {time.perf_counter() - t0:.1f} s")
 
-    def checkpoint(step: int) -> None:
-        state = {
-            "model": net.state_dict(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "losses": losses,
-            "seconds": seconds_before + time.perf_counter() - t0,
-            "batch_rng": batch_gen.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "config": c.as_dict(),
-            "init": origin,
-        }
-        atomic_torch_save(state, ckpt_path)
+    def fill_pool(start: int) -> None:
+        t0 = time.perf_counter()
+        if log is not None:
+            log(f"simulating the pool of {c.pool_size} volumes (step {start}) on {device}")
+        pool.fill(start)
+        if log is not None:
+            log(f"pool ready in {time.perf_counter() - t0:.1f} s")
 
-    bar = _Bar(enabled=progress, total=c.steps, done=start)
-    net.train()
-    t_log, n_log = time.perf_counter(), 0
-    with bar:
-        for step in range(start, c.steps):
-            pool.before_step(step)
-            images, targets = pool.batch(batch_gen)
-            x = torch.from_numpy(images).to(device)
-            y = torch.from_numpy(targets).to(device)
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(step, c)
-            loss = heatmap_loss(net(x), y, c.pos_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
-            opt.step()
-            losses.append(float(loss.detach().cpu()))
-            bar.advance(losses[-1])
-            n_log += 1
-            done = step + 1
-            if done % c.ckpt_every == 0 or done == c.steps:
-                checkpoint(done)
-            if log is not None and (done % c.log_every == 0 or done == c.steps):
-                recent = float(np.mean(losses[-n_log:]))
-                per = (time.perf_counter() - t_log) / n_log
-                log(f"step {done}/{c.steps} loss {recent:.5f} lr {_lr_at(step, c):.2e} "
-                    f"{per:.2f} s/step")  # fmt: skip
-                t_log, n_log = time.perf_counter(), 0
-    seconds = seconds_before + time.perf_counter() - t0
-    net.eval()
+    def batch_loss(step: int) -> torch.Tensor:
+        pool.before_step(step)
+        images, targets = pool.batch(batch_gen)
+        x = torch.from_numpy(images).to(device)
+        y = torch.from_numpy(targets).to(device)
+        return heatmap_loss(net(x), y, c.pos_weight)
+
+    losses, seconds = fit(
+        net, batch_loss, c.schedule, gen=batch_gen, ckpt_path=out / CHECKPOINT_NAME,
+        config=c.as_dict(), meta={"init": origin}, resume_from=ckpt, prepare=fill_pool,
+        progress=progress, log=log,
+    )  # fmt: skip
     info = {
         "model": c.model.as_dict(),
         "model_diameter": c.model_diameter,
@@ -422,37 +355,3 @@ def train(
         info["init"] = origin
     model_pt, _ = save_model(net, info, out / "model")
     return TrainResult(model_path=model_pt, steps=c.steps, losses=losses, seconds=seconds)
-
-
-class _Bar:
-    """A rich progress bar that can be switched off."""
-
-    def __init__(self, *, enabled: bool, total: int, done: int) -> None:
-        self.enabled = enabled
-        self.total, self.done = total, done
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )  # fmt: skip
-            self._progress.__enter__()
-            self._task = self._progress.add_task(
-                "train", total=self.total, completed=self.done, loss="-"
-            )
-        return self
-
-    def advance(self, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=f"{loss:.4f}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)

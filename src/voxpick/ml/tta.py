@@ -16,12 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.spatial import cKDTree
 
-from voxpick.detect.schema import detections_frame
-
-#: Diameter multipliers of ``locate_unet(..., scales="tta")``, chosen on calibration volumes.
+#: Diameter multipliers of ``scales="tta"`` (``method="unet"``), chosen on calibration volumes.
 TTA_SCALES = (0.9, 1.0, 1.1)
 
 #: Lowest peak height each scale contributes to the merge (below the model's threshold).
@@ -65,30 +62,36 @@ def check_scales(scales: Any) -> tuple[float, ...]:
 
 
 def merge_scales(
-    found: Sequence[pd.DataFrame], *, diameter_px: Sequence[float], threshold: float
-) -> pd.DataFrame:
+    found: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    diameter_px: Sequence[float],
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge the detections of one volume located at several scales.
 
     Parameters
     ----------
-    found : sequence of pandas.DataFrame
-        One detection table (``z, y, x, score``) per scale, in input voxels.
+    found : sequence of (positions, heights)
+        One ``((N, 3) positions, (N,) peak heights)`` pair per scale, in input voxels.
     diameter_px : sequence of 3 float
         Particle diameter per axis (voxels); sets the merge radius.
     threshold : float
-        Keep merged particles scoring at least this (mean score over the scales).
+        Keep merged particles scoring at least this (mean height over the scales).
 
     Returns
     -------
-    pandas.DataFrame
-        ``z, y, x, score``, sorted by decreasing score.
+    positions : numpy.ndarray
+        ``(M, 3)`` merged centres, sorted by decreasing score.
+    scores : numpy.ndarray
+        ``(M,)`` mean heights.
     """
     d = np.asarray(diameter_px, dtype=float)
-    tables = [t for t in found if len(t)]
-    if not tables:
-        return detections_frame()
-    pos = np.concatenate([t[["z", "y", "x"]].to_numpy(dtype=float) for t in tables])
-    score = np.concatenate([t["score"].to_numpy(dtype=float) for t in tables])
+    pairs = [(np.asarray(p, float).reshape(-1, 3), np.asarray(h, float)) for p, h in found]
+    pairs = [(p, h) for p, h in pairs if len(p)]
+    if not pairs:
+        return np.zeros((0, 3)), np.zeros(0)
+    pos = np.concatenate([p for p, _ in pairs])
+    score = np.concatenate([h for _, h in pairs])
     order = np.argsort(-score, kind="stable")
     pos, score = pos[order], score[order]
     # all neighbour lists in one query; the greedy pass then only reads them
@@ -102,14 +105,14 @@ def merge_scales(
         label[idx[label[idx] < 0]] = n_clusters
         n_clusters += 1
     weight = np.bincount(label, weights=score, minlength=n_clusters)
-    centre_arr = (
+    centres = (
         np.stack(
             [np.bincount(label, weights=score * pos[:, a], minlength=n_clusters) for a in range(3)],
             axis=1,
         )
         / weight[:, None]
     )
-    merged_arr = weight / len(found)
-    keep = merged_arr >= threshold
-    order = np.argsort(-merged_arr[keep], kind="stable")
-    return detections_frame(centre_arr[keep][order], merged_arr[keep][order])
+    merged = weight / len(found)
+    keep = merged >= threshold
+    order = np.argsort(-merged[keep], kind="stable")
+    return centres[keep][order], merged[keep][order]

@@ -1,20 +1,10 @@
-"""Chunked, resumable particle location for volumes larger than memory (dask, zarr).
+"""Block-by-block runs of any detector, for volumes larger than memory (dask, zarr).
 
-- :func:`locate_chunked`: the whole run (see ``docs/scale.md``).
-- :func:`open_volume`: numpy, dask, zarr arrays and TIFF / zarr / OME-Zarr paths, read box by box.
+- :func:`run_detector`: a detector of the contract over blocks (see ``docs/scale.md``).
 - :func:`plan_blocks`: cores that tile the volume, halos, and the ownership rule.
 """
 
 from voxpick.tiling.blocks import Block, owner_voxel, plan_blocks
-from voxpick.tiling.chunked import locate_chunked
-from voxpick.tiling.source import VolumeSource, is_zarr_path, open_volume
+from voxpick.tiling.chunked import find_in_block, run_detector
 
-__all__ = [
-    "Block",
-    "VolumeSource",
-    "is_zarr_path",
-    "locate_chunked",
-    "open_volume",
-    "owner_voxel",
-    "plan_blocks",
-]
+__all__ = ["Block", "find_in_block", "owner_voxel", "plan_blocks", "run_detector"]

@@ -1,18 +1,23 @@
-"""``locate_chunked``: find particles in a volume of any size, block by block, with dask.
+"""Run any detector block by block: volumes of any size, in bounded memory, resumable.
 
-See ``docs/scale.md``. The volume is cut into blocks (:mod:`voxpick.tiling.blocks`), global
-parameters are estimated once (:mod:`voxpick.tiling.params`), every block is one
-``dask.delayed`` task run on dask's local threaded scheduler or on a ``dask.distributed``
-cluster, and, when an output path is given, every finished block is saved at once
-(:mod:`voxpick.tiling.parts`) so that a killed run resumes where it stopped.
+:func:`run_detector` takes a detector of the contract (:mod:`voxpick.detect.contract`) and the
+parameters its ``estimate`` step fixed for the whole volume, cuts the volume into blocks
+(:mod:`voxpick.tiling.blocks`) with the halo the detector asks for, runs its ``find`` step on each
+block (one ``dask.delayed`` task each, on dask's local threaded scheduler or a
+``dask.distributed`` cluster), keeps what each block's core owns, and runs its ``finish`` step
+on the merged candidates. With an output path, every finished block is saved at once
+(:mod:`voxpick.tiling.parts`) so that a killed run resumes where it stopped. A volume in one
+block runs without dask. It knows no detector by name. See ``docs/scale.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
+import json
 import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpick.detect.classical import filter_sigma, resolve_diameter
-from voxpick.detect.locate import METHODS
+from voxpick import __version__
+from voxpick.detect.contract import Detector, Setup, public_params
+from voxpick.detect.schema import conform, sort_by_score
+from voxpick.io.atomic import stale_temporaries
 from voxpick.io.positions import write_positions
+from voxpick.io.source import VolumeSource
 from voxpick.tiling.blocks import Block, plan_blocks, resolve_chunks, resolve_overlap
-from voxpick.tiling.params import (
-    background_cell,
-    central_crop,
-    classical_context,
-    estimate_classical,
-    finish_classical,
-    unet_context,
-)
-from voxpick.tiling.parts import PartStore, parts_dir_for
-from voxpick.tiling.source import VolumeSource, open_volume
+from voxpick.tiling.parts import PartStore, block_digest, parts_dir_for
 
 #: Key prefix of the per-block dask tasks (the progress bar counts them).
 TASK_PREFIX = "voxpick-block"
@@ -42,82 +41,82 @@ TASK_PREFIX = "voxpick-block"
 _LOCAL = {"threads": "threads", "threading": "threads", "sync": "sync", "synchronous": "sync"}
 
 
-def _detect_block(data: np.ndarray, *, method: str, kwargs: dict[str, Any]) -> pd.DataFrame:
-    """Run the detector on one block (a seam that tests can replace to simulate a crash)."""
-    return METHODS[method](data, **kwargs)
-
-
-def auto_sample_edge(diameter_px: tuple[float, float, float]) -> int:
-    """Edge of the central crop ``method="auto"`` decides on: 8 diameters, at least 128."""
-    return max(128, int(np.ceil(8 * max(diameter_px))))
-
-
-def _resolve_auto(
-    source: VolumeSource,
-    diameter_px: tuple[float, float, float],
-    *,
-    diameter: Any,
-    voxel_size: Any,
-    invert: bool,
-    kwargs: dict[str, Any],
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Pick the detector for ``method="auto"`` on the central crop; its kwargs; the attrs."""
-    from voxpick.detect.auto import DENSE_VOLFRAC, choose_method
-
-    options = dict(kwargs)
-    cut = options.pop("dense_volfrac", DENSE_VOLFRAC)
-    sample = central_crop(source, auto_sample_edge(diameter_px))
-    chosen, phi, _ = choose_method(
-        sample, diameter=diameter, voxel_size=voxel_size, invert=invert, dense_volfrac=cut,
-        **options,
-    )  # fmt: skip
-    block_kwargs = options if chosen == "unet" else {}
-    return chosen, block_kwargs, {"unet_volume_fraction": phi, "auto_sample_shape": sample.shape}
-
-
-def _auto_crowded(
-    source: VolumeSource,
-    diameter_px: tuple[float, float, float],
-    common: dict[str, Any],
-    unet_kwargs: dict[str, Any],
-    auto_attrs: dict[str, Any],
-    out_path: Path | None,
+def find_in_block(
+    data: np.ndarray, *, block: Block, detector: Detector, setup: Setup, params: dict[str, Any]
 ) -> pd.DataFrame:
-    """``method="auto"`` on a crowded volume: both detectors block by block, then merged."""
-    from voxpick.detect.auto import merge_crowded
+    """Candidates of one block that its core owns, in volume voxels.
 
-    unet = locate_chunked(source, method="unet", **common, **unet_kwargs)
-    classical = locate_chunked(source, method="classical", **common)
-    final = merge_crowded(unet, classical, diameter_px=diameter_px, unet_options=unet_kwargs)
-    final.attrs.update(unet.attrs)
-    final.attrs.update(auto_attrs)
-    final.attrs["method"] = "unet"
-    if out_path is not None:
-        write_positions(out_path, final)
-    return final
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The block's voxels (``block.outer`` of the volume).
+    block : Block
+    detector : Detector
+    setup : Setup
+    params : dict
+        From ``detector.estimate``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    table = detector.find(data, setup, params, box=block.outer).reset_index(drop=True)
+    for axis, start in zip(("z", "y", "x"), block.outer_start, strict=True):
+        table[axis] = table[axis].to_numpy(dtype=float) + start
+    keep = block.owns(table[["z", "y", "x"]].to_numpy(dtype=float), setup.shape)
+    return table[keep].reset_index(drop=True)
 
 
 def _block_task(
     data: Any,
     *,
     block: Block,
-    shape: tuple[int, int, int],
-    method: str,
-    kwargs: dict[str, Any],
+    detector: Detector,
+    setup: Setup,
+    params: dict[str, Any],
     store: PartStore | None,
 ) -> pd.DataFrame | int:
-    """Detect in one block, keep what its core owns, save it; the task every block runs."""
+    """Run one block: find, keep what the core owns, save it when resumable."""
     arr = data.read(block.outer) if isinstance(data, VolumeSource) else np.asarray(data)
-    found = _detect_block(arr, method=method, kwargs=kwargs)
-    table = found.reset_index(drop=True)
-    for axis, start in zip(("z", "y", "x"), block.outer_start, strict=True):
-        table[axis] = table[axis].to_numpy(dtype=float) + start
-    keep = block.owns(table[["z", "y", "x"]].to_numpy(), shape)
-    table = table[keep].reset_index(drop=True)
+    table = find_in_block(arr, block=block, detector=detector, setup=setup, params=params)
     if store is None:
         return table
-    store.write(block.name, table)
+    store.write(block.name, table, input_hash=block_digest(arr))
     return len(table)
+
+
+@contextlib.contextmanager
+def _output_lock(out: Path | None) -> Iterator[None]:
+    """Hold ``.OUT.lock`` for the whole run, so two runs never write one output."""
+    if out is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out.with_name(f".{out.name}.lock")))
+    owner = out.with_name(f".{out.name}.lock.json")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            who = json.loads(owner.read_text())
+            other = f"pid {who['pid']} on {who['host']}, started {who['started']}"
+        except (OSError, ValueError, KeyError):
+            other = "another process"
+        raise RuntimeError(
+            f"{out} is being written by another voxpick run ({other}): wait for it to finish, "
+            "or choose another output path."
+        ) from None
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.ctime()}
+        owner.write_text(json.dumps(info) + "\n")
+        for stale in stale_temporaries(out.parent, out.name):  # a killed final write
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
 
 
 def _check_out(out: Any) -> Path | None:
@@ -165,7 +164,14 @@ def _scheduler_kind(scheduler: Any, client: Any) -> str:
 def _client_for(kind: str, scheduler: Any, client: Any) -> Iterator[Any]:
     """Yield the ``distributed.Client`` to use (``None`` for dask's local scheduler)."""
     if kind == "address":
-        from distributed import Client
+        try:
+            from distributed import Client
+        except ImportError as err:
+            raise ImportError(
+                f"scheduler={scheduler!r} needs distributed: pip install 'voxpick[cluster]' "
+                "(or pip install distributed), or leave scheduler=None for local threads.",
+                name="distributed",
+            ) from err
 
         own = Client(scheduler)
         try:
@@ -210,7 +216,14 @@ def _run_local(tasks: list[Any], names: list[str], scheduler: str, advance: Any)
 
 
 def _run_distributed(tasks: list[Any], client: Any, advance: Any) -> list[Any]:
-    from distributed import as_completed
+    try:
+        from distributed import as_completed
+    except ImportError as err:
+        raise ImportError(
+            "a dask cluster run needs distributed: pip install 'voxpick[cluster]' "
+            "(or pip install distributed).",
+            name="distributed",
+        ) from err
 
     futures = client.compute(tasks)
     try:
@@ -223,61 +236,74 @@ def _run_distributed(tasks: list[Any], client: Any, advance: Any) -> list[Any]:
         client.cancel(futures)
 
 
-def _fingerprint(source: VolumeSource) -> str:
-    """Short hash of the central crop, so a resume refuses parts computed from other data."""
-    crop = np.ascontiguousarray(central_crop(source, edge=32))
-    return hashlib.sha1(crop.tobytes()).hexdigest()[:16]
+def _options(detector: Detector) -> dict[str, Any]:
+    """Return the detector's options as plain values (sub-detectors described in turn)."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(vars(detector).items()):
+        out[key] = _options(value) if isinstance(value, Detector) else value
+    return out
 
 
-def locate_chunked(
-    volume: Any,
+def run_attrs(detector: Detector, setup: Setup, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``attrs`` every detection table carries (before the detector's own figures).
+
+    Parameters
+    ----------
+    detector : Detector
+    setup : Setup
+    params : dict
+        From ``detector.estimate``.
+
+    Returns
+    -------
+    dict
+    """
+    return {
+        "method": detector.name,
+        "detector": detector.name,
+        "diameter_px": setup.diameter_px,
+        "invert": setup.invert,
+        "shape": setup.shape,
+        "params": json.loads(json.dumps(public_params(params), default=str)),
+        "voxpick_version": __version__,
+    }
+
+
+def run_detector(
+    source: VolumeSource,
+    detector: Detector,
+    setup: Setup,
+    params: dict[str, Any],
     *,
-    diameter: Any,
-    voxel_size: Any = 1,
-    method: str = "auto",
-    invert: bool = False,
     chunks: Any = None,
     overlap: Any = None,
     scheduler: Any = None,
     client: Any = None,
     out: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-    **method_kwargs: Any,
+    progress: bool = False,
+    attrs: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Find every particle in a volume of any size, block by block, in bounded memory.
+    """Run a detector over a volume block by block and finish it on the merged candidates.
 
     Parameters
     ----------
-    volume : array_like, dask.array.Array, zarr.Array, str or os.PathLike
-        The 3D (z, y, x) volume: a numpy, dask or zarr array, or the path of a zarr store,
-        an OME-Zarr image (level 0 is used), a TIFF or ``.npy`` file (memory mapped when
-        uncompressed) or any file :func:`voxpick.io.read_volume` reads.
-    diameter : float or sequence of 3 float
-        Particle diameter in the units of ``voxel_size`` (voxels by default), as for
-        :func:`voxpick.locate`.
-    voxel_size : float or sequence of 3 float
-        Voxel size per axis (z, y, x).
-    method : str
-        ``"auto"``, ``"classical"`` or ``"unet"`` (see :func:`voxpick.locate`). ``"auto"``
-        decides once for the whole volume, on its central crop (:func:`auto_sample_edge`); on
-        a crowded volume it runs the U-Net and then the classical detector over all blocks
-        and adds the classical detections the U-Net missed, as the whole-volume run does (not
-        resumable: pass ``method="unet"`` for that).
-    invert : bool
-        Particles are darker than the background.
+    source : VolumeSource
+        The volume (:func:`voxpick.io.source.open_volume`).
+    detector : Detector
+        Any detector of the contract.
+    setup : Setup
+        Diameter in voxels, polarity and the volume's shape.
+    params : dict
+        ``detector.estimate(source, setup)``.
     chunks : int or sequence of 3 int, optional
-        Core edge of a block in voxels (z, y, x); default 256. For the classical method it is
-        rounded up to a multiple of half a diameter (the local-background grid).
+        Core edge of a block in voxels (z, y, x), rounded up to the detector's alignment;
+        default 256.
     overlap : int or sequence of 3 int, optional
-        Halo around each core, voxels per axis; at least one diameter. Default: one diameter
-        plus the method's context, so that block results equal whole-volume results (about
-        2.25 diameters + 2 voxels for the classical method, more along z when it
-        deconvolves a strong z blur; 2.5 diameters + 4 for the U-Net).
+        Halo around each core, voxels per axis, at least one diameter; default the detector's
+        context, so that block results equal whole-volume results.
     scheduler : str or distributed.Client, optional
-        ``None`` or ``"threads"``: dask's local threaded scheduler; ``"synchronous"``: one
-        thread; ``"tcp://host:port"``: connect to that ``dask.distributed`` scheduler (its
-        workers must see ``volume`` and ``out`` at the same paths); or a
-        ``distributed.Client``.
+        ``None``/``"threads"`` (local threads), ``"synchronous"``, ``"tcp://host:port"`` (a
+        ``dask.distributed`` scheduler) or a ``distributed.Client``.
     client : distributed.Client, optional
         Same as passing the client as ``scheduler``.
     out : str or os.PathLike, optional
@@ -285,103 +311,116 @@ def locate_chunked(
         in ``OUT.parts/`` until it is written: a rerun after a crash skips finished blocks.
     progress : bool
         Show a progress bar of finished blocks (stderr).
-    **method_kwargs
-        Passed to the method (e.g. ``threshold``, ``separation``, ``noise``, ``z_blur``,
-        ``filter_scale`` for the classical one). Classical ``noise``, ``z_blur`` and the
-        automatic ``threshold`` are estimated once for the whole volume, not per block.
+    attrs : dict, optional
+        More ``attrs`` for the result (the caller's description of the run).
 
     Returns
     -------
     pandas.DataFrame
-        The method's table (``z, y, x, score, ...``, volume voxels), sorted by decreasing
-        score; ``attrs`` records the global parameters, the volume ``shape``, ``chunks``,
-        ``overlap`` and ``n_blocks``.
-
-    Raises
-    ------
-    ValueError
-        Unknown method, bad ``chunks``/``overlap``/``scheduler``, ``min_score`` (not
-        available block by block), or an ``OUT.parts`` directory left by a different run.
-
-    Examples
-    --------
-    >>> from voxpick.simulate import simulate_volume
-    >>> sim = simulate_volume(48, radius=3, volfrac=0.3, rng=0)
-    >>> found = locate_chunked(sim.volume, diameter=6, chunks=24, progress=False)
-    >>> found.attrs["n_blocks"], list(found.columns[:4])
-    (8, ['z', 'y', 'x', 'score'])
+        The detection schema, sorted by decreasing score; ``attrs`` as :func:`run_attrs`, the
+        detector's figures, ``attrs``, and ``chunks``, ``overlap``, ``n_blocks``.
     """
-    if method_kwargs.get("min_score") is not None:
-        raise ValueError(
-            "min_score= is not available block by block (dask, zarr, --chunks): the threshold "
-            "is chosen for the whole volume after all blocks. Locate an in-memory numpy array, "
-            "or leave min_score out."
-        )
-    import dask
-
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(
-            f"method={method!r} is unknown: expected one of {sorted(METHODS)}. "
-            "Use method='auto' (the default)."
-        )
     kind = _scheduler_kind(scheduler, client)
     out_path = _check_out(out)
-    source = open_volume(volume)
-    d_px = resolve_diameter(source.shape, diameter, voxel_size)
-    auto_attrs: dict[str, Any] = {}
-    if method == "auto":
-        method, method_kwargs, auto_attrs = _resolve_auto(
-            source, d_px, diameter=diameter, voxel_size=voxel_size, invert=invert,
-            kwargs=method_kwargs,
-        )  # fmt: skip
-        if method == "unet":  # crowded: the U-Net pass, the classical pass, then add_missed
-            common = {
-                "diameter": diameter, "voxel_size": voxel_size, "invert": invert,
-                "chunks": chunks, "overlap": overlap, "scheduler": scheduler, "client": client,
-                "progress": progress,
-            }  # fmt: skip
-            return _auto_crowded(source, d_px, common, method_kwargs, auto_attrs, out_path)
-    if method == "classical":
-        block_kwargs, globals_ = estimate_classical(
-            source,
-            d_px,
-            diameter=diameter,
-            voxel_size=voxel_size,
-            invert=invert,
-            kwargs=method_kwargs,
-        )
-        align = background_cell(d_px)
-        context = classical_context(
-            d_px, filter_scale=globals_["filter_scale"], z_blur=globals_["z_blur"]
-        )
-    else:
-        block_kwargs, globals_ = dict(method_kwargs), {}
-        align, context = (1, 1, 1), unet_context(d_px)
+    context, align = detector.context(setup, params)
     core = resolve_chunks(chunks, source.shape, align=align)
-    halo = resolve_overlap(overlap, default=context, diameter_px=d_px, align=align)
+    halo = resolve_overlap(overlap, default=context, diameter_px=setup.diameter_px, align=align)
     blocks = plan_blocks(source.shape, chunks=core, overlap=halo)
-    kwargs = {"diameter": diameter, "voxel_size": voxel_size, "invert": invert, **block_kwargs}
 
-    store = None
-    if out_path is not None:
-        manifest = {
-            "input": source.description,
-            "input_sample": _fingerprint(source),
-            "shape": source.shape,
-            "dtype": str(source.dtype),
-            "method": method,
-            "kwargs": kwargs,
-            "chunks": core,
-            "overlap": halo,
-        }
-        store = PartStore(parts_dir_for(out_path), manifest)
-    pending = [b for b in blocks if store is None or not store.done(b.name)]
+    with _output_lock(out_path):
+        store = None
+        if out_path is not None:
+            manifest = {
+                "input": source.description,
+                "shape": source.shape,
+                "dtype": str(source.dtype),
+                "detector": detector.name,
+                "options": _options(detector),
+                "setup": vars(setup),
+                "params": public_params(params),
+                "chunks": core,
+                "overlap": halo,
+                "voxpick_version": __version__,
+            }
+            store = PartStore(parts_dir_for(out_path), manifest)
+        done = _reusable_parts(source, blocks, store)
+        pending = [b for b in blocks if b.name not in done]
+        task: dict[str, Any] = {
+            "detector": detector, "setup": setup, "params": params, "store": store,
+        }  # fmt: skip
+        bar, bar_task = _progress_bar(progress, len(blocks), len(blocks) - len(pending))
+        results: dict[str, Any] = {}
+        with bar:
+            if len(pending) == 1 and kind in ("threads", "sync") and not source.is_dask:
+                results[pending[0].name] = _block_task(source, block=pending[0], **task)
+                bar.advance(bar_task)
+            elif pending:
+                results = _run_dask(source, pending, task, kind, scheduler, client, bar, bar_task)
+        tables = []
+        for b in blocks:
+            if b.name in done:
+                tables.append(done[b.name])
+            elif store is not None:
+                tables.append(store.read(b.name))
+            else:
+                tables.append(results[b.name])
+        final = _finish(tables, detector, setup, params, attrs)
+        final.attrs.update(chunks=core, overlap=halo, n_blocks=len(blocks))
+        if out_path is not None and store is not None:
+            write_positions(out_path, final)
+            store.remove()
+    return final
+
+
+def _reusable_parts(
+    source: VolumeSource, blocks: list[Block], store: PartStore | None
+) -> dict[str, pd.DataFrame]:
+    """Parts of an interrupted run that read back and match their block's voxels now."""
+    if store is None:
+        return {}
+    done = {}
+    for b in blocks:
+        if store.has(b.name):
+            table = store.load(b.name, input_hash=block_digest(source.read(b.outer)))
+            if table is not None:
+                done[b.name] = table
+    return done
+
+
+def _finish(
+    tables: list[pd.DataFrame],
+    detector: Detector,
+    setup: Setup,
+    params: dict[str, Any],
+    attrs: dict[str, Any] | None,
+) -> pd.DataFrame:
+    """Merge the blocks' candidates, finish them, and describe the run in ``attrs``."""
+    merged = pd.concat(tables, ignore_index=True)
+    found = detector.finish(merged, setup, params)
+    final = sort_by_score(conform(found))
+    final.attrs.clear()
+    final.attrs.update(run_attrs(detector, setup, params))
+    final.attrs.update(found.attrs)
+    final.attrs.update(attrs or {})
+    return final
+
+
+def _run_dask(
+    source: VolumeSource,
+    pending: list[Block],
+    task: dict[str, Any],
+    kind: str,
+    scheduler: Any,
+    client: Any,
+    bar: Any,
+    bar_task: Any,
+) -> dict[str, Any]:
+    """Run the pending blocks as dask tasks; their results by block name."""
+    import dask
 
     run_id = uuid.uuid4().hex[:8]
     names = [f"{TASK_PREFIX}-{b.name}-{run_id}" for b in pending]
-    bar, bar_task = _progress_bar(progress, len(blocks), len(blocks) - len(pending))
-    results: dict[str, Any] = {}
-    with _client_for(kind, scheduler, client) as cl, bar:
+    with _client_for(kind, scheduler, client) as cl:
         data_ref: Any = source
         if cl is not None and not source.is_dask and source.array is not None:
             data_ref = cl.scatter(source, broadcast=False)  # in-memory array: ship it once
@@ -389,49 +428,14 @@ def locate_chunked(
         for block, name in zip(pending, names, strict=True):
             data = source.lazy_block(block.outer) if source.is_dask else data_ref
             tasks.append(
-                dask.delayed(_block_task, pure=False)(
-                    data,
-                    block=block,
-                    shape=source.shape,
-                    method=method,
-                    kwargs=kwargs,
-                    store=store,
-                    dask_key_name=name,
-                )
+                dask.delayed(_block_task, pure=False)(data, block=block, **task, dask_key_name=name)
             )
 
         def advance() -> None:
             bar.advance(bar_task)
 
-        if tasks:
-            if cl is None:
-                values = _run_local(tasks, names, kind, advance)
-            else:
-                values = _run_distributed(tasks, cl, advance)
-            results = {b.name: v for b, v in zip(pending, values, strict=True)}
-
-    tables = [store.read(b.name) if store is not None else results[b.name] for b in blocks]
-    merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    merged = merged.astype(dict.fromkeys(merged.columns, float))
-    attrs: dict[str, Any] = {"method": method, "diameter_px": d_px, **auto_attrs}
-    if method == "classical":
-        merged, threshold = finish_classical(merged, globals_, shape=source.shape, diameter_px=d_px)
-        attrs.update(
-            threshold=threshold,
-            noise=globals_["noise"],
-            filter_sigma_px=filter_sigma(globals_["filter_scale"], d_px),
-            z_blur_px=globals_["z_blur"],
-        )
-    order = np.argsort(-merged["score"].to_numpy(), kind="stable")
-    final = merged.iloc[order].reset_index(drop=True)
-    final.attrs = {
-        **{str(k): v for k, v in attrs.items()},
-        "shape": source.shape,
-        "chunks": core,
-        "overlap": halo,
-        "n_blocks": len(blocks),
-    }
-    if out_path is not None and store is not None:
-        write_positions(out_path, final)
-        store.remove()
-    return final
+        if cl is None:
+            values = _run_local(tasks, names, kind, advance)
+        else:
+            values = _run_distributed(tasks, cl, advance)
+    return {b.name: v for b, v in zip(pending, values, strict=True)}

@@ -2,15 +2,19 @@
 
 Beside the output ``OUT`` (``.csv`` or ``.parquet``) the run keeps a directory ``OUT.parts/``
 with a ``manifest.json`` (everything that determines the per-block results: input, shape,
-blocks, method and its resolved arguments) and one file per finished block, named after the
-block's grid index. Every file is written to a temporary name and moved into place
-(``os.replace``), so a part is complete or absent even when the run is killed mid-write. A rerun
-with the same output and the same manifest skips the blocks whose part exists; a different
-manifest is refused (it would mix results of two runs).
+blocks, detector, its options and estimated parameters, voxpick version) and one file per
+finished block, named after the block's grid index, that also records a hash of the voxels it
+was computed from. Every file is written to a temporary name, flushed to disk and moved into
+place (``os.replace``), so a part is complete or absent even when the run is killed mid-write.
+
+A rerun with the same output and the same manifest reuses a part only when it reads back and
+its block's voxels still hash the same (an edited region is computed again); a different
+manifest, or parts without a manifest, are refused (they would mix results of two runs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -18,12 +22,33 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from voxpick.io.atomic import atomic_path
-from voxpick.io.positions import read_csv_exact, write_positions
+from voxpick.io.positions import read_positions, write_positions
 
 MANIFEST = "manifest.json"
+
+#: ``attrs`` key of a part that holds the hash of its block's voxels.
+INPUT_HASH = "input_sha1"
+
+
+def block_digest(block: np.ndarray) -> str:
+    """Hash of a block's voxels, shape and dtype (what a part was computed from).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+
+    Returns
+    -------
+    str
+    """
+    arr = np.ascontiguousarray(block)
+    h = hashlib.sha1(f"{arr.shape}{arr.dtype.str}".encode())
+    h.update(arr.data.cast("B"))
+    return h.hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -68,7 +93,7 @@ class PartStore:
     Raises
     ------
     ValueError
-        The directory holds parts of a run with a different manifest.
+        The directory holds parts of a run with a different manifest, or parts without one.
     """
 
     def __init__(self, directory: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
@@ -94,20 +119,28 @@ class PartStore:
                     "output path."
                 )
         else:
+            if self.directory.is_dir() and any(self.directory.glob("b*")):
+                raise ValueError(
+                    f"{self.directory} holds block results but no {MANIFEST}: they may belong to "
+                    "another run (an interrupted start, or two runs at once). Delete the "
+                    "directory to start afresh, or choose another output path."
+                )
             self.directory.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True) + "\n")
+        for part in self.directory.glob(".*.part"):  # killed mid-write (the run holds the lock)
+            part.unlink(missing_ok=True)
 
     def path(self, name: str) -> Path:
         """File of the block called ``name``."""
         return self.directory / f"{name}{self.suffix}"
 
-    def done(self, name: str) -> bool:
-        """Whether the block called ``name`` has finished (its part exists)."""
+    def has(self, name: str) -> bool:
+        """Whether a part file exists for the block called ``name``."""
         return self.path(name).is_file()
 
-    def write(self, name: str, table: pd.DataFrame) -> Path:
-        """Write one block's detections atomically.
+    def write(self, name: str, table: pd.DataFrame, *, input_hash: str) -> Path:
+        """Write one block's detections atomically, with the hash of its voxels.
 
         Parameters
         ----------
@@ -115,19 +148,51 @@ class PartStore:
             Block name.
         table : pandas.DataFrame
             Its detections (z, y, x first).
+        input_hash : str
+            :func:`block_digest` of the voxels they were computed from.
 
         Returns
         -------
         pathlib.Path
         """
-        return write_positions(self.path(name), table)
+        out = table.copy()
+        out.attrs = {INPUT_HASH: input_hash}
+        return write_positions(self.path(name), out)
+
+    def load(self, name: str, *, input_hash: str) -> pd.DataFrame | None:
+        """One block's detections, if its part reads back and was computed from these voxels.
+
+        A part that is unreadable (truncated, empty) or stale (the block's voxels changed
+        since) is deleted, so that the block is computed again.
+
+        Parameters
+        ----------
+        name : str
+            Block name.
+        input_hash : str
+            :func:`block_digest` of the block's voxels now.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
+        path = self.path(name)
+        try:
+            table = read_positions(path)
+        except (ValueError, OSError):
+            table = None
+        if table is None or table.attrs.get(INPUT_HASH) != input_hash:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".json").unlink(missing_ok=True)
+            return None
+        table.attrs = {}
+        return table
 
     def read(self, name: str) -> pd.DataFrame:
-        """Read one block's detections back (exactly as written)."""
-        path = self.path(name)
-        if self.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return read_csv_exact(path)
+        """Read back the part this run wrote for the block called ``name``."""
+        table = read_positions(self.path(name))
+        table.attrs = {}
+        return table
 
     def remove(self) -> None:
         """Delete the parts directory (after the final output is written)."""

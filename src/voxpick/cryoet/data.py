@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpick.ml.picker_store import PickerClass
+from voxpick.cryoet.store import PickerClass
 from voxpick.validation import check_volume
 
 #: The 180-degree rotations about the three axes (and the identity), as the pairs of axes to

@@ -10,26 +10,31 @@ description).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
+from voxpick.cryoet.data import LabelledTomogram, labelled_tomogram
+from voxpick.cryoet.picking import pick
+from voxpick.cryoet.store import PickerClass, PickerModel, load_picker, save_picker
+from voxpick.cryoet.thresholds import RULES, choose_thresholds
+from voxpick.cryoet.train import PickerTrainConfig, train_picker
 from voxpick.io.copick_project import (
     list_runs,
     open_project,
     particle_objects,
     read_picks,
     read_tomogram,
+    write_picks,
 )
 from voxpick.io.czii_csv import picks_to_angstrom, picks_to_voxels
-from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
-from voxpick.ml.picker_infer import choose_thresholds, pick_particles
-from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
-from voxpick.ml.picker_thresholds import RULES
-from voxpick.ml.picker_train import PickerTrainConfig, train_picker
-from voxpick.ml.train import TrainResult
+from voxpick.nn.train import TrainResult
+from voxpick.validation import as_triple
+
+__all__ = ["copick_classes", "pick_copick", "train_picker_copick"]
 
 
 def copick_classes(root: Any) -> list[PickerClass]:
@@ -93,7 +98,7 @@ def train_picker_copick(
     beta : float
         F-beta the thresholds maximise (4: CZII).
     threshold_rule : {"calibrated", "argmax"}
-        How the thresholds are chosen (see :func:`voxpick.ml.choose_thresholds`).
+        How the thresholds are chosen (see :func:`voxpick.cryoet.choose_thresholds`).
     progress : bool
         Progress bar on stderr.
     log : callable, optional
@@ -150,7 +155,7 @@ def train_picker_copick(
         volume, vs, picks = _load_run(
             root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type, **filters
         )
-        found = pick_particles(volume, model=picker, voxel_size=vs, thresholds=0.0)
+        found = pick(volume, model=picker, voxel_size=vs, thresholds=0.0)
         cands.append(picks_to_angstrom(found, voxel_size=vs).assign(experiment=run))
         truths.append(picks.assign(experiment=run))
     table = choose_thresholds(
@@ -171,3 +176,63 @@ def train_picker_copick(
         path=result.model_path,
     )  # fmt: skip
     return result
+
+
+def pick_copick(
+    config: Any,
+    run: str,
+    *,
+    model: PickerModel | str | Path | None = None,
+    voxel_spacing: float | None = None,
+    tomo_type: str | None = None,
+    voxel_size: Any = None,
+    thresholds: Mapping[str, float] | float | None = None,
+    tile: int = 96,
+    tta: bool = False,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    write_back: bool = False,
+    user_id: str = "voxpick",
+    session_id: str = "0",
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Pick every class of a picker in one run of a copick project (``voxpick pick --copick``).
+
+    Parameters
+    ----------
+    config : str, os.PathLike or copick root
+        The project (see :func:`voxpick.io.open_project`).
+    run : str
+        The run to pick.
+    model : PickerModel, str or pathlib.Path, optional
+        See :func:`voxpick.cryoet.pick`; default the shipped picker.
+    voxel_spacing, tomo_type : optional
+        Which tomogram of the run (see :func:`voxpick.io.read_tomogram`).
+    voxel_size : float or sequence of 3 float, optional
+        Angstrom per voxel of the tomogram, overriding the project's voxel spacing.
+    thresholds, tile, tta, device, progress
+        As for :func:`voxpick.cryoet.pick`.
+    write_back : bool
+        Also write the picks into the run (one copick picks file per class).
+    user_id, session_id : str
+        copick ids of the written picks.
+    overwrite : bool
+        Replace existing picks of the same classes, user and session (else they are an error).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``particle_type, z, y, x`` (Angstrom), ``score`` and ``experiment`` (the run).
+    """
+    root = open_project(config)
+    volume, vs = read_tomogram(root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type)
+    if voxel_size is not None:
+        vs = as_triple(voxel_size, name="voxel_size")
+    found = pick(
+        volume, model=model, voxel_size=vs, thresholds=thresholds, tile=tile, device=device,
+        progress=progress, tta=tta,
+    )  # fmt: skip
+    picks = picks_to_angstrom(found, voxel_size=vs).assign(experiment=run)
+    if write_back:
+        write_picks(root, run, picks, user_id=user_id, session_id=session_id, overwrite=overwrite)
+    return picks

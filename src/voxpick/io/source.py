@@ -276,3 +276,21 @@ def open_volume(volume: Any) -> VolumeSource:
         f"volume={type(volume).__name__} is not a volume: expected a 3D numpy, dask or zarr "
         "array, or the path of a zarr directory, OME-Zarr image, TIFF or .npy file."
     )
+
+
+def central_box(shape: tuple[int, ...], edge: int) -> tuple[slice, slice, slice]:
+    """Return the central box of a volume, at most ``edge`` voxels per axis.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Volume shape (z, y, x).
+    edge : int
+        Largest edge of the box.
+
+    Returns
+    -------
+    tuple of 3 slice
+    """
+    box = [slice(max(0, (n - edge) // 2), max(0, (n - edge) // 2) + min(n, edge)) for n in shape]
+    return (box[0], box[1], box[2])

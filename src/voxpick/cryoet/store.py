@@ -2,8 +2,10 @@
 
 A picker is a 3D U-Net with ``1 + n_classes`` output maps, a softmax segmentation: map 0 is
 the background, map ``k + 1`` says "within half a radius of the centre of a class-``k``
-particle". It works at one voxel size (Angstrom), stored
-with the weights; tomograms at another voxel size are resampled to it.
+particle". It works at one voxel size (Angstrom), stored with the weights; tomograms at
+another voxel size are resampled to it. Pickers are saved and loaded through the shared model
+store (:mod:`voxpick.nn.store`): ``NAME.pt`` (float16 weights) beside ``NAME.json`` (format
+``voxpick-picker``: classes, radii, voxel size, thresholds, training record).
 """
 
 from __future__ import annotations
@@ -18,13 +20,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.store import read_description, read_state, resolve_weights, write_weights
+from voxpick.nn.model import ModelSpec, build_model, pick_device
+from voxpick.nn.store import ModelKind, load_stored, save_stored
 
 #: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
 PICKER_FORMAT = "voxpick-picker"
 #: The shipped picker :func:`load_picker` and ``voxpick pick`` use by default.
 DEFAULT_PICKER = "picker_czii_synthetic_v1"
+
+#: The pickers of the model store (:mod:`voxpick.nn.store`).
+PICKER_KIND = ModelKind(
+    format=PICKER_FORMAT,
+    default=DEFAULT_PICKER,
+    shipped_glob="picker_*.pt",
+    written_by="`voxpick train --copick` or voxpick.cryoet.train_picker",
+    hint=" (colloid models load with voxpick.ml.load_model)",
+)
 
 
 @dataclass(frozen=True)
@@ -166,20 +177,31 @@ def save_picker(
     description = {  # the explicit arguments win over stale copies inside ``info``
         **{k: v for k, v in info.items() if k != "ensemble"},
         **({"ensemble": len(net.members)} if isinstance(net, EnsembleNet) else {}),
-        "format": PICKER_FORMAT,
         "classes": [{"name": c.name, "radius_A": c.radius_A} for c in classes],
         "voxel_size": float(voxel_size),
         "thresholds": {k: float(v) for k, v in thresholds.items()},
     }
-    return write_weights(net, description, path)
+    return save_stored(net, description, path, PICKER_KIND)
 
 
-def _resolve_picker(path: str | Path | None) -> tuple[Path, Path]:
-    """``NAME.pt`` and ``NAME.json`` of a picker given by path or by shipped name."""
-    return resolve_weights(
-        path, default=DEFAULT_PICKER, shipped_glob="picker_*.pt",
-        written_by="`voxpick train --copick` or bench/cryoet.py",
-    )  # fmt: skip
+def _build(info: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    spec = ModelSpec.from_dict(info["model"])
+    classes = check_classes(info["classes"])
+    n_members = int(info.get("ensemble", 0))
+    net: nn.Module
+    if n_members:
+        net = EnsembleNet(
+            [build_model(spec, out_channels=1 + len(classes)) for _ in range(n_members)]
+        )
+    else:
+        net = build_model(spec, out_channels=1 + len(classes))
+    fields = {
+        "spec": spec,
+        "classes": classes,
+        "voxel_size": float(info["voxel_size"]),
+        "thresholds": {str(k): float(v) for k, v in info.get("thresholds", {}).items()},
+    }
+    return net, fields
 
 
 def load_picker(
@@ -199,33 +221,17 @@ def load_picker(
     Returns
     -------
     PickerModel
+
+    Raises
+    ------
+    FileNotFoundError
+        When the picker does not exist (the message lists the shipped ones).
+    ValueError
+        When a file is corrupt, of another kind, or could run code; the message names it.
     """
-    pt, js = _resolve_picker(path)
-    info = read_description(
-        js, PICKER_FORMAT, hint=" (colloid models load with voxpick.ml.load_model)"
-    )
-    spec = ModelSpec.from_dict(info["model"])
-    classes = check_classes(info["classes"])
-    n_members = int(info.get("ensemble", 0))
-    net: nn.Module
-    if n_members:
-        net = EnsembleNet(
-            [build_model(spec, out_channels=1 + len(classes)) for _ in range(n_members)]
-        )
-    else:
-        net = build_model(spec, out_channels=1 + len(classes))
-    net.load_state_dict(read_state(pt))
-    dev = pick_device(device)
-    net.to(dev).eval()
-    return PickerModel(
-        net=net,
-        spec=spec,
-        classes=classes,
-        voxel_size=float(info["voxel_size"]),
-        thresholds={str(k): float(v) for k, v in info.get("thresholds", {}).items()},
-        device=dev,
-        info=info,
-    )
+    name = DEFAULT_PICKER if path is None else path
+    net, fields, info, dev = load_stored(name, PICKER_KIND, _build, device=device)
+    return PickerModel(net=net, device=dev, info=info, **fields)
 
 
 def ensemble_pickers(
@@ -250,7 +256,7 @@ def ensemble_pickers(
     thresholds : mapping, optional
         Per-class pick thresholds of the ensemble. Default: the mean of the members' own,
         a stop-gap: choose them again for the ensemble on validation data
-        (:func:`voxpick.ml.picker_infer.choose_thresholds`).
+        (:func:`voxpick.cryoet.choose_thresholds`).
     device : str or torch.device, optional
         Where the ensemble runs; ``None`` picks CUDA when available, else the CPU.
 

@@ -1,10 +1,11 @@
 """Multi-class picking with a trained picker, and per-class thresholds that maximise F-beta.
 
-Pipeline of :func:`pick_particles`:
+Pipeline of :func:`pick`:
 
 1. Resample the tomogram to the picker's voxel size (box-averaged first when shrinking by 1.5
-   or more) and normalise it (:func:`voxpick.ml.picker_data.normalize_tomogram`).
-2. Predict all maps block by block (:func:`voxpick.ml.infer.predict_channels`), with a margin
+   or more, with a box centred on each voxel) and normalise it
+   (:func:`voxpick.cryoet.data.normalize_tomogram`).
+2. Predict all maps block by block (:func:`voxpick.nn.predict.predict_channels`), with a margin
    of two of the largest class radii (at least 16 voxels), and take the softmax; with
    ``tta=True`` also for the tomogram turned by 180 degrees about each axis, averaging the
    probabilities.
@@ -17,29 +18,33 @@ Pipeline of :func:`pick_particles`:
    ``score = objectness * share``.
 5. A centre is reported under every class whose score reaches that class's threshold, so an
    ambiguous particle may be reported under two classes: this is what recall-weighted metrics
-   such as CZII's F-beta 4 reward, and the thresholds chosen by :func:`choose_thresholds`
-   decide how far to go. Within a class, of two picks closer than the class radius only the
-   higher scoring is kept.
+   such as CZII's F-beta 4 reward, and the thresholds chosen by
+   :func:`voxpick.cryoet.choose_thresholds` decide how far to go. Within a class, of two picks
+   closer than the class radius only the higher scoring is kept
+   (:func:`voxpick.detect.maxima.suppress_close`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
-from voxpick.ml.infer import find_peaks, predict_channels
-from voxpick.ml.picker_data import PROPER_FLIPS, label_ball_radius, normalize_tomogram
-from voxpick.ml.picker_store import PickerModel, load_picker
-from voxpick.ml.picker_thresholds import choose_thresholds
+from voxpick.cryoet.data import PROPER_FLIPS, label_ball_radius, normalize_tomogram
+from voxpick.cryoet.store import PickerModel, load_picker
+from voxpick.detect.maxima import suppress_close
+from voxpick.ml.infer import find_peaks
 from voxpick.ml.scale import from_model_coords, to_model_scale
+from voxpick.nn.predict import predict_channels
 from voxpick.validation import check_volume
+
+__all__ = ["MIN_OBJECTNESS", "PICK_COLUMNS", "box_average", "empty_picks", "pick"]
 
 PICK_COLUMNS = ("particle_type", "z", "y", "x", "score")
 
@@ -97,7 +102,7 @@ def _class_shares(
     """Class probabilities (background left out, renormalised) averaged over a ball.
 
     The ball, of ``radius`` voxels about each voxel of ``idx``, is the label ball of the
-    smallest class (:func:`voxpick.ml.picker_data.label_ball_radius`): the region training
+    smallest class (:func:`voxpick.cryoet.data.label_ball_radius`): the region training
     asked the network to fill with the particle's class, so every voxel of it is a vote.
     """
     shape = np.asarray(logits.shape[1:])
@@ -116,19 +121,41 @@ def _progress_offset(
     return lambda done, total: progress(n * total + done, of * total)
 
 
-def _suppress(points: np.ndarray, radius: float) -> np.ndarray:
-    """Keep-mask over score-sorted ``points``: drop any closer than ``radius`` to a kept one."""
-    keep = np.ones(len(points), dtype=bool)
-    for i, j in sorted(cKDTree(points).query_pairs(radius)):
-        if keep[i] and keep[j]:
-            keep[j] = False
-    return keep
+def box_average(volume: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Mean over a box of ``size`` voxels per axis centred on each voxel (edges repeated).
+
+    An even ``size`` ``n`` averages ``n + 1`` voxels with half weight on the two outer ones,
+    so that the box stays centred: a plain even box would move every feature by half a voxel.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        3D volume.
+    size : tuple of int
+        Box edge per axis, voxels (1 leaves that axis alone).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, same shape.
+    """
+    out = np.asarray(volume, dtype=np.float32)
+    for axis, n in enumerate(size):
+        if n <= 1:
+            continue
+        if n % 2:
+            out = ndimage.uniform_filter1d(out, n, axis=axis, mode="nearest")
+        else:
+            weights = np.ones(n + 1, dtype=np.float32)
+            weights[[0, -1]] = 0.5
+            out = ndimage.correlate1d(out, weights / n, axis=axis, mode="nearest")
+    return out
 
 
-def pick_particles(
+def pick(
     volume: Any,
     *,
-    model: PickerModel | str,
+    model: PickerModel | str | Path | None = None,
     voxel_size: Any = None,
     thresholds: Mapping[str, float] | float | None = None,
     tile: int = 96,
@@ -142,8 +169,9 @@ def pick_particles(
     ----------
     volume : array_like
         Tomogram (z, y, x), any real dtype, particles as in training (dark in cryo-ET).
-    model : PickerModel or str
-        A loaded picker or the path of one (:func:`voxpick.ml.load_picker`).
+    model : PickerModel, str or pathlib.Path, optional
+        A loaded picker (:func:`voxpick.cryoet.load_picker`), the path ``DIR/NAME`` of one or
+        the name of a shipped one; default the shipped ``picker_czii_synthetic_v1``.
     voxel_size : float or sequence of 3 float, optional
         Angstrom per voxel of ``volume``; default: the picker's own (no resampling).
     thresholds : mapping or float, optional
@@ -152,7 +180,7 @@ def pick_particles(
     tile : int
         Core edge of one inference block (voxels at the picker's scale); lower saves memory.
     device : str or torch.device, optional
-        Only used when ``model`` is a path.
+        Only used when ``model`` is not a loaded picker; ``None`` picks CUDA when available.
     progress : callable, optional
         Called as ``progress(done, total)`` after each inference block.
     tta : bool
@@ -183,8 +211,7 @@ def pick_particles(
     zoom = tuple(v / picker.voxel_size for v in vs)
     work = vol
     if min(zoom) < 1 / 1.5:  # shrinking: box-average first against aliasing
-        size = [max(1, round(1 / z)) for z in zoom]
-        work = ndimage.uniform_filter(vol.astype(np.float32), size=size, mode="nearest")
+        work = box_average(vol, tuple(max(1, round(1 / z)) for z in zoom))
     scaled, eff = to_model_scale(work, zoom)
     image = normalize_tomogram(scaled)
     radii = picker.radius_voxels()
@@ -220,7 +247,7 @@ def pick_particles(
         order = order[score[order] >= thr[name]]
         if len(order) == 0:
             continue
-        order = order[_suppress(points[order], radii[name])]
+        order = order[suppress_close(points[order], score[order], (1.0, 1.0, 1.0), radii[name])]
         frames.append(
             pd.DataFrame(
                 {
@@ -234,7 +261,3 @@ def pick_particles(
         return empty_picks()
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-
-
-# Threshold selection lives in its own module; re-exported here for existing imports.
-__all__ = ["PICK_COLUMNS", "choose_thresholds", "empty_picks", "pick_particles"]

@@ -9,11 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from voxpick.cli.app import app
+from voxpick.cryoet import DEFAULT_PICKER, load_picker, pick
 from voxpick.io import picks_to_angstrom, read_submission, write_mrc
 from voxpick.metrics.czii import CZII_PARTICLES, czii_score
-from voxpick.ml.picker_infer import pick_particles
-from voxpick.ml.picker_store import DEFAULT_PICKER, load_picker
-from voxpick.ml.store import WEIGHTS_DIR
+from voxpick.nn.store import WEIGHTS_DIR
 from voxpick.simulate import simulate_tomogram
 
 VOXEL_A = 10.012
@@ -22,7 +21,7 @@ VOXEL_A = 10.012
 @pytest.fixture(scope="module")
 def tomogram() -> tuple:
     # seed 9100: outside the training (1000-1023), validation (2000-2003) and test (3000-3005)
-    # seeds of bench/train_picker_default.py; crowded, default imaging conditions
+    # seeds of bench/recipes/train_picker_default.py; crowded, default imaging conditions
     return simulate_tomogram(112, voxel_size=VOXEL_A, density_scale=6, rng=9100)
 
 
@@ -38,7 +37,7 @@ def test_picker_and_model_card_ship_inside_the_package() -> None:
 
 def test_shipped_picker_finds_czii_particles_in_a_synthetic_tomogram(tomogram) -> None:
     vol, truth = tomogram
-    found = pick_particles(vol, model=load_picker(device="cpu"))
+    found = pick(vol, model=load_picker(device="cpu"))
     sub = picks_to_angstrom(found, voxel_size=VOXEL_A).assign(experiment="t")
     sol = (
         truth[["particle_type", "z_A", "y_A", "x_A"]]

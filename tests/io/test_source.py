@@ -9,7 +9,7 @@ import pytest
 import tifffile
 import zarr
 
-from voxpick.tiling.source import MemmapSource, is_zarr_path, open_volume
+from voxpick.io.source import MemmapSource, is_zarr_path, open_volume
 
 BOX = (slice(2, 9), slice(0, 5), slice(3, 11))
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from voxpick.ml.config import config_from_dict, config_to_dict
+from voxpick.nn.config import config_from_dict, config_to_dict
 
 #: Every input edge given to the network must be a multiple of this (three stride-2 levels).
 SIZE_MULTIPLE = 8
@@ -78,7 +78,7 @@ def build_model(spec: ModelSpec | None = None, *, out_channels: int = 1) -> nn.M
         Architecture; the default is the shipped model's.
     out_channels : int
         Output maps: 1 for the colloid heatmap, ``1 + n_classes`` for the multi-class picker
-        (:mod:`voxpick.ml.picker_train`).
+        (:func:`voxpick.cryoet.train_picker`).
 
     Returns
     -------

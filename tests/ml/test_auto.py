@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import functools
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
 
-from voxpick.detect import locate, locate_classical
-from voxpick.detect.auto import DENSE_VOLFRAC, add_missed, locate_auto, unet_volume_fraction
+from voxpick.api import locate
+from voxpick.detect import DETECTION_COLUMNS, detections_frame
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model, locate_unet
+from voxpick.ml.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
 from voxpick.simulate import simulate_volume
+
+locate_classical = partial(locate, method="classical")
+locate_unet = partial(locate, method="unet")
+locate_auto = partial(locate, method="auto")
+locate_chunked = partial(locate, chunks=256)
 
 ZYX = ["z", "y", "x"]
 
@@ -36,7 +42,7 @@ def f1(sim, found, d):
 def test_sparse_volume_gets_the_classical_detector():
     sim = sparse()
     found = locate_auto(sim.volume, diameter=8)
-    assert found.attrs["method"] == "classical"
+    assert found.attrs["detector"] == "classical" and found.attrs["method"] == "auto"
     assert found.attrs["unet_volume_fraction"] < DENSE_VOLFRAC
     pd.testing.assert_frame_equal(found, locate_classical(sim.volume, diameter=8))
     # the U-Net adds false peaks beside sparse particles: the choice is worth it here
@@ -47,27 +53,26 @@ def test_sparse_volume_gets_the_classical_detector():
 
 def unet_part(found: pd.DataFrame) -> pd.DataFrame:
     """The U-Net's own rows of an auto result, as :func:`locate_unet` returns them."""
-    own = found[found["classical_score"].isna()]
-    return own[["z", "y", "x", "score"]].reset_index(drop=True)
+    return found[found["detector"] == "unet"].reset_index(drop=True)
 
 
 def test_crowded_volume_gets_the_unet_and_what_it_missed():
     sim = crowded()
     found = locate(sim.volume, diameter=10)  # the default method
-    assert found.attrs["method"] == "unet"
+    assert found.attrs["detector"] == "unet"
     assert found.attrs["unet_volume_fraction"] >= DENSE_VOLFRAC
-    assert list(found.columns) == ["z", "y", "x", "score", "classical_score"]
+    assert list(found.columns) == list(DETECTION_COLUMNS)
     unet = locate_unet(sim.volume, diameter=10)
     pd.testing.assert_frame_equal(unet_part(found), unet)
     classical = locate_classical(sim.volume, diameter=10)
-    added = found[found["classical_score"].notna()]
+    added = found[found["detector"] == "classical"]
     assert 0 < len(added) < 0.2 * len(found)
     # the additions are classical detections half a diameter or more from every U-Net one
     dist, _ = cKDTree(unet[ZYX].to_numpy()).query(added[ZYX].to_numpy())
     assert dist.min() >= 0.5 * 10
     dist, _ = cKDTree(classical[ZYX].to_numpy()).query(added[ZYX].to_numpy())
     assert dist.max() < 1e-9
-    assert (added["score"] == load_model().threshold).all()
+    assert (added["score"] == 1.0).all() and added["snr"].notna().all()
     assert (found["score"].diff().dropna() <= 0).all()
     # merged neighbours recovered: better than the U-Net alone, far better than classical
     assert f1(sim, found, 10) > f1(sim, unet, 10) + 0.005
@@ -77,30 +82,32 @@ def test_crowded_volume_gets_the_unet_and_what_it_missed():
 def test_the_cut_decides_and_options_reach_the_unet():
     sim = sparse()
     always_unet = locate_auto(sim.volume, diameter=8, dense_volfrac=0.0, tile=32)
-    assert always_unet.attrs["method"] == "unet"
+    assert always_unet.attrs["detector"] == "unet"
     pd.testing.assert_frame_equal(
         unet_part(always_unet), locate_unet(sim.volume, diameter=8, tile=32)
     )
     never = locate_auto(crowded().volume, diameter=10, dense_volfrac=1.0)
-    assert never.attrs["method"] == "classical"
+    assert never.attrs["detector"] == "classical"
 
 
 def test_add_missed_measures_distance_in_diameters_per_axis():
-    unet = pd.DataFrame({"z": [10.0], "y": [10.0], "x": [10.0], "score": [0.9]})
-    classical = pd.DataFrame(
-        {"z": [10.0, 19.0, 10.0, 10.0], "y": [10.0, 10.0, 14.0, 30.0], "x": [10.0] * 4,
-         "score": [9.0, 8.0, 7.0, 6.0]}
+    unet = detections_frame([[10.0, 10.0, 10.0]], score=[6.0], detector="unet")
+    classical = detections_frame(
+        [[10, 10, 10], [19, 10, 10], [10, 14, 10], [10, 30, 10]],
+        score=[3.0, 2.5, 2.0, 1.5], detector="classical",
+        columns={"snr": np.array([9.0, 8.0, 7.0, 6.0])},
     )  # fmt: skip
     # diameter 20 px along z, 8 in y and x: 9 px along z is 0.45 d (same particle), 4 px
     # along y is 0.5 d (another one)
-    out = add_missed(unet, classical, diameter_px=(20, 8, 8), added_score=0.15)
+    out = add_missed(unet, classical, diameter_px=(20, 8, 8))
     assert out[ZYX].to_numpy().tolist() == [[10, 10, 10], [10, 14, 10], [10, 30, 10]]
-    assert out["score"].tolist() == [0.9, 0.15, 0.15]
-    assert out["classical_score"].tolist()[1:] == [7.0, 6.0]
-    none = add_missed(unet.iloc[:0], classical, diameter_px=8, added_score=0.15)
-    assert len(none) == 4 and none["classical_score"].tolist() == [9.0, 8.0, 7.0, 6.0]
-    empty = add_missed(unet.iloc[:0], classical.iloc[:0], diameter_px=8, added_score=0.15)
-    assert list(empty.columns) == ["z", "y", "x", "score", "classical_score"] and len(empty) == 0
+    assert out["score"].tolist() == [6.0, 1.0, 1.0]
+    assert out["detector"].tolist() == ["unet", "classical", "classical"]
+    assert out["snr"].tolist()[1:] == [7.0, 6.0]
+    none = add_missed(unet.iloc[:0], classical, diameter_px=8)
+    assert len(none) == 4 and none["snr"].tolist() == [9.0, 8.0, 7.0, 6.0]
+    empty = add_missed(unet.iloc[:0], classical.iloc[:0], diameter_px=8)
+    assert list(empty.columns) == list(DETECTION_COLUMNS) and len(empty) == 0
 
 
 def test_unet_volume_fraction_counts_inside_half_a_diameter():
@@ -122,7 +129,7 @@ def test_unet_volume_fraction_counts_inside_half_a_diameter():
     ("kwargs", "error", "match"),
     [
         ({"threshold": 0.3}, TypeError, r"method='auto' does not take \['threshold'\]"),
-        ({"separation": 4}, TypeError, "Pass method=.classical. or method=.unet."),
+        ({"separation": 4}, TypeError, "separation needs method='classical' or 'unet'"),
         ({"dense_volfrac": -0.1}, ValueError, "dense_volfrac=-0.1 must be a volume fraction"),
         ({"dense_volfrac": "lots"}, ValueError, "dense_volfrac='lots'"),
     ],
@@ -137,8 +144,8 @@ def test_empty_volume_has_the_schema():
         warnings.simplefilter("ignore")
         found = locate_auto(np.zeros((32, 32, 32), np.uint8), diameter=6)
     assert len(found) == 0
-    assert list(found.columns[:4]) == ["z", "y", "x", "score"]
-    assert found.attrs["method"] == "classical"
+    assert list(found.columns) == list(DETECTION_COLUMNS)
+    assert found.attrs["detector"] == "classical"
 
 
 def test_chunked_auto_decides_once_on_the_centre(tmp_path):
@@ -149,19 +156,19 @@ def test_chunked_auto_decides_once_on_the_centre(tmp_path):
     sim = crowded()
     lazy = da.from_array(sim.volume, chunks=32)
     found = locate(lazy, diameter=10)
-    assert found.attrs["method"] == "unet"
+    assert found.attrs["detector"] == "unet"
     assert found.attrs["auto_sample_shape"] == sim.volume.shape  # 64^3 < the 128 crop
     assert found.attrs["n_blocks"] == 1
     whole = locate_auto(sim.volume, diameter=10)
-    assert found["classical_score"].notna().sum() == whole["classical_score"].notna().sum() > 0
-    pd.testing.assert_frame_equal(
-        found[["z", "y", "x", "score"]], whole[["z", "y", "x", "score"]], atol=1e-4
-    )
+    added = found["detector"] == "classical"
+    assert added.sum() == (whole["detector"] == "classical").sum() > 0
+    pd.testing.assert_frame_equal(found, whole, atol=1e-4)
     # in blocks, with the result written to a file as well
-    from voxpick.tiling import locate_chunked
 
     out = tmp_path / "p.csv"
     blocks = locate_chunked(sim.volume, diameter=10, chunks=32, out=out, progress=False)
-    assert blocks.attrs["method"] == "unet" and blocks.attrs["n_blocks"] == 8
+    assert blocks.attrs["detector"] == "unet" and blocks.attrs["n_blocks"] == 8
     pd.testing.assert_frame_equal(read_positions(out), blocks, check_dtype=False)
-    assert abs(len(blocks) - len(whole)) <= 0.03 * len(whole)
+    # the U-Net normalises and resamples each block on its own grid (docs/scale.md): blocks
+    # aligned to the classical detector's background grid (35^3 cores here) move it by ~3%
+    assert abs(len(blocks) - len(whole)) <= 0.04 * len(whole)

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from voxpick.cryoet import choose_thresholds
+from voxpick.cryoet.thresholds import fit_calibration
 from voxpick.metrics.czii import fbeta
-from voxpick.ml.picker_thresholds import choose_thresholds, fit_calibration
 
 A0, B0 = 1.0, 1.5  # true calibration: P(hit | s) = sigmoid(A0 + B0 * logit(s))
 

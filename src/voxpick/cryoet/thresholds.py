@@ -17,10 +17,8 @@ Two rules (:func:`choose_thresholds`, ``rule=``):
     is set by the lowest scoring hit, and a recall-weighted metric punishes the too-high cuts
     that this gives by chance.
 
-Measured with ``bench/thresholds.py`` (fresh synthetic tomograms, the shipped picker; one
-tomogram of about 27 particles to choose on, the 39 others to score): held-out F4 mean
-(worst of 40) 0.927 (0.911) with ``"calibrated"``, 0.887 (0.767) with ``"argmax"``; with
-eight tomograms to choose on, 0.930 against 0.918.
+How each carries over to held-out tomograms is measured in ``docs/cryoet.md`` ("Per-class
+thresholds").
 """
 
 from __future__ import annotations
@@ -155,7 +153,7 @@ def choose_thresholds(
     Parameters
     ----------
     picks : pandas.DataFrame
-        Candidates from :func:`voxpick.ml.picker_infer.pick_particles` with ``thresholds=0``:
+        Candidates from :func:`voxpick.cryoet.pick` with ``thresholds=0``:
         ``experiment, particle_type, z, y, x`` (Angstrom) and ``score``.
     truth : pandas.DataFrame
         ``experiment, particle_type, z, y, x`` (Angstrom).

@@ -8,13 +8,15 @@ intensities jittered. The loss is the voxel-wise
 cross-entropy of the ``1 + n_classes`` maps against the label balls, with particle classes
 weighted ``fg_weight`` against the background (particles are a small fraction of a tomogram).
 
-Files written to ``out``: ``config.json``, ``ckpt.pt`` (every ``ckpt_every`` steps and at the
-end) and ``picker.pt`` + ``picker.json`` (loadable with :func:`voxpick.ml.load_picker`).
+The steps, learning-rate schedule, checkpoints and resume are the shared loop of
+:mod:`voxpick.nn.train`. Files written to ``out``: ``config.json``, ``ckpt.pt`` (every
+``ckpt_every`` steps and at the end) and ``picker.pt`` + ``picker.json`` (loadable with
+:func:`voxpick.cryoet.load_picker`).
 """
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,18 +28,20 @@ import torch.nn.functional as F
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from voxpick.ml.config import config_from_dict, config_to_dict
-from voxpick.ml.model import ModelSpec, build_model, pick_device
-from voxpick.ml.picker_data import PROPER_FLIPS, LabelledTomogram, label_ball_radius
-from voxpick.ml.picker_store import (
-    EnsembleNet,
-    PickerClass,
-    check_classes,
-    load_picker,
-    save_picker,
+from voxpick.cryoet.data import PROPER_FLIPS, LabelledTomogram, label_ball_radius
+from voxpick.cryoet.store import EnsembleNet, PickerClass, check_classes, load_picker, save_picker
+from voxpick.nn.config import config_from_dict, config_to_dict
+from voxpick.nn.model import ModelSpec, build_model
+from voxpick.nn.train import (
+    CHECKPOINT_NAME,
+    Schedule,
+    TrainResult,
+    find_checkpoint,
+    fit,
+    load_checkpoint,
+    print_stderr,
+    start_run,
 )
-from voxpick.ml.store import atomic_torch_save, atomic_write_json
-from voxpick.ml.train import TrainResult, _Bar, _stderr
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,20 @@ class PickerTrainConfig:
             data["model"] = ModelSpec.from_dict(data["model"])
         return config_from_dict(cls, data)
 
+    @classmethod
+    def from_json(cls, path: str | Path) -> PickerTrainConfig:
+        """Read a configuration written by :meth:`as_dict` (any subset of keys)."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @property
+    def schedule(self) -> Schedule:
+        """The optimisation settings of the shared training loop."""
+        return Schedule(
+            steps=self.steps, lr=self.lr, weight_decay=self.weight_decay, warmup=self.warmup,
+            final_lr_fraction=self.final_lr_fraction, grad_clip=self.grad_clip,
+            ckpt_every=self.ckpt_every, log_every=self.log_every,
+        )  # fmt: skip
+
 
 def _crop_origin(
     tomo: LabelledTomogram, patch: int, focus: bool, gen: np.random.Generator
@@ -220,13 +238,6 @@ def picker_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor
     return F.cross_entropy(logits, labels, weight=weight)
 
 
-def _lr_at(step: int, c: PickerTrainConfig) -> float:
-    if step < c.warmup:
-        return c.lr * (step + 1) / c.warmup
-    t = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
-    return c.lr * (c.final_lr_fraction + (1 - c.final_lr_fraction) * 0.5 * (1 + np.cos(np.pi * t)))
-
-
 def _init_from(net: torch.nn.Module, path: str | Path) -> int:
     """Copy every weight of a saved picker whose shape matches; returns how many were copied."""
     start = load_picker(path, device="cpu")
@@ -253,14 +264,14 @@ def train_picker(
     init: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
-    log: Callable[[str], None] | None = _stderr,
+    log: Callable[[str], None] | None = print_stderr,
 ) -> TrainResult:
     """Train a multi-class picker on labelled tomograms.
 
     Parameters
     ----------
     tomograms : sequence of LabelledTomogram
-        Training data at the picker's voxel size (:func:`voxpick.ml.labelled_tomogram`).
+        Training data at the picker's voxel size (:func:`voxpick.cryoet.labelled_tomogram`).
     classes : sequence of PickerClass
         The classes, in the order of :func:`labelled_tomogram`'s class indices.
     config : PickerTrainConfig, optional
@@ -271,10 +282,10 @@ def train_picker(
         Angstrom per voxel of the training tomograms, saved with the model.
     init : str or pathlib.Path, optional
         A saved picker to start from (fine-tuning): every weight of matching shape is copied,
-        so a picker with other classes still gives its feature layers.
+        so a picker with other classes still gives its feature layers. Ignored when resuming.
     resume : bool
-        Continue from ``out/ckpt.pt`` (its saved configuration is used; ``config`` may change
-        only ``steps``).
+        Continue from ``out/ckpt.pt`` with its saved configuration; a ``config`` given here may
+        only change ``steps``, ``ckpt_every``, ``log_every``, ``threads`` and ``device``.
     progress : bool
         Show a progress bar on stderr.
     log : callable, optional
@@ -284,81 +295,45 @@ def train_picker(
     -------
     TrainResult
         ``model_path`` is ``out/picker.pt``; thresholds saved are 0.5 for every class until
-        :func:`voxpick.ml.choose_thresholds` sets them.
+        :func:`voxpick.cryoet.choose_thresholds` sets them.
     """
     classes = check_classes(classes)
     if not tomograms:
         raise ValueError("tomograms is empty: expected at least one LabelledTomogram.")
     out = Path(out)
-    ckpt_path = out / "ckpt.pt"
-    ckpt: dict[str, Any] | None = None
     c = config or PickerTrainConfig()
-    if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(
-                f"resume=True but {ckpt_path} does not exist: start without resume."
-            )
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        c = replace(PickerTrainConfig.from_dict(ckpt["config"]), steps=c.steps)
-    if c.threads > 0:
-        torch.set_num_threads(c.threads)
-    device = pick_device(c.device)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(c.as_dict(), out / "config.json")
-    torch.manual_seed(c.seed)
+    ckpt = load_checkpoint(find_checkpoint(out)) if resume else None
+    if ckpt is not None:
+        saved = PickerTrainConfig.from_dict(ckpt.config)
+        c = saved if config is None else replace(
+            saved, steps=c.steps, ckpt_every=c.ckpt_every, log_every=c.log_every,
+            threads=c.threads, device=c.device,
+        )  # fmt: skip
+    # the picker this run started from: a resumed run keeps its own (``init`` is ignored)
+    origin = ckpt.meta.get("init") if ckpt is not None else None if init is None else str(init)
+    device = start_run(out, c.as_dict(), threads=c.threads, device=c.device, seed=c.seed)
     net = build_model(c.model, out_channels=1 + len(classes))
     if init is not None and ckpt is None:
         copied = _init_from(net, init)
         if log is not None:
             log(f"initialised {copied} weight tensors from {init}")
     net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     gen = np.random.default_rng([c.seed, 7])
-    start, losses, before = 0, [], 0.0
-    if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start, losses, before = int(ckpt["step"]), list(ckpt["losses"]), float(ckpt["seconds"])
-        gen.bit_generator.state = ckpt["batch_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-    t0 = time.perf_counter()
-
-    def checkpoint(step: int) -> None:
-        atomic_torch_save(
-            {
-                "model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "losses": losses, "seconds": before + time.perf_counter() - t0,
-                "batch_rng": gen.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "config": c.as_dict(),
-            },
-            ckpt_path,
-        )  # fmt: skip
-
     weight = torch.tensor(
         class_weights([cl.radius_A / voxel_size for cl in classes], c.fg_weight),
         dtype=torch.float32, device=device,
     )  # fmt: skip
-    net.train()
-    with _Bar(enabled=progress, total=c.steps, done=start) as bar:
-        for step in range(start, c.steps):
-            images, labels = _draw_batch(tomograms, c, gen)
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(step, c)
-            logits = net(torch.from_numpy(images).to(device))
-            loss = picker_loss(logits, torch.from_numpy(labels).to(device), weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
-            opt.step()
-            losses.append(float(loss.detach().cpu()))
-            bar.advance(losses[-1])
-            done = step + 1
-            if done % c.ckpt_every == 0 or done == c.steps:
-                checkpoint(done)
-            if log is not None and (done % c.log_every == 0 or done == c.steps):
-                log(f"step {done}/{c.steps} loss {np.mean(losses[-c.log_every :]):.4f}")
-    seconds = before + time.perf_counter() - t0
-    net.eval()
+
+    def batch_loss(step: int) -> torch.Tensor:
+        images, labels = _draw_batch(tomograms, c, gen)
+        logits = net(torch.from_numpy(images).to(device))
+        return picker_loss(logits, torch.from_numpy(labels).to(device), weight)
+
+    losses, seconds = fit(
+        net, batch_loss, c.schedule, gen=gen, ckpt_path=out / CHECKPOINT_NAME,
+        config=c.as_dict(), meta={"init": origin}, resume_from=ckpt, progress=progress,
+        log=log,
+    )  # fmt: skip
     info = {
         "model": c.model.as_dict(),
         "steps": c.steps,
@@ -367,7 +342,7 @@ def train_picker(
         "torch": torch.__version__,
         "train_config": c.as_dict(),
         "trained_on": [t.name for t in tomograms],
-        "init": None if init is None else str(init),
+        "init": origin,
     }
     pt, _ = save_picker(
         net, classes=classes, voxel_size=voxel_size,
