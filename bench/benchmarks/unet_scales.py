@@ -1,16 +1,16 @@
 """Test-time scale augmentation of the U-Net: locate at 0.9, 1.0 and 1.1 times the diameter.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/unet_scales.py [--quick]
+    python -m bench.benchmarks.unet_scales [--quick]
 
 Each volume is located by the shipped U-Net at each diameter multiplier (peaks down to the merge's
 candidate height); single-scale F1 at the model's threshold shows how much one volume's result
 depends on the assumed diameter, and :func:`voxpick.ml.tta.merge_scales` of the three is scored
 over a grid of thresholds on the merged (mean) score. The threshold is chosen on the
 calibration volumes (general ranges, seeds 778 and 779) and checked on the threshold-validation
-volumes of ``bench/train_default.py`` (seed 4242; general and hardest-condition groups weighted
-equally). Writes the section "U-Net scale augmentation" of docs/benchmarks.md.
+volumes of ``bench/recipes/train_default.py`` (seed 4242; general and hardest-condition groups
+weighted equally). Writes the section "U-Net scale augmentation" of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import warnings
 
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import CALIBRATION_SEEDS, VAL_SEED, measure_rule_sets, simulate_condition
+from bench.common.colloids import measure_rule_sets, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import CALIBRATION_SEEDS, VAL_SEED
+from voxpick import locate
 from voxpick.metrics import evaluate
-from voxpick.ml import locate_unet
 from voxpick.ml.tta import CANDIDATE_THRESHOLD, TTA_SCALES, merge_scales
 
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25)
@@ -37,16 +38,22 @@ def measure(conds: list[dict], model, name: str) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = {
-                f: locate_unet(
-                    sim.volume, diameter=d * f, model=model, threshold=CANDIDATE_THRESHOLD
+                f: locate(
+                    sim.volume,
+                    diameter=d * f,
+                    method="unet",
+                    model=model,
+                    threshold=CANDIDATE_THRESHOLD,
                 )
                 for f in TTA_SCALES
             }
         row = {"set": name, "group": c["group"], "volfrac": c["volfrac"]}
         for f, table in found.items():
-            kept = table[table["score"] >= model.threshold]
+            kept = table[table["heatmap"] >= model.threshold]
             row[f"x{f:g}"] = evaluate(sim.truth, kept, diameter=d).f1
-        merged = merge_scales(list(found.values()), diameter_px=(d, d, d), threshold=0.0)
+        pairs = [(t[["z", "y", "x"]].to_numpy(), t["heatmap"].to_numpy()) for t in found.values()]
+        pos, height = merge_scales(pairs, diameter_px=(d, d, d), threshold=0.0)
+        merged = pd.DataFrame(pos, columns=["z", "y", "x"]).assign(score=height)
         for t in THRESHOLDS:
             row[f"tta {t:g}"] = evaluate(sim.truth, merged[merged["score"] >= t], diameter=d).f1
         rows.append(row)
@@ -77,7 +84,7 @@ def main() -> None:
         "Mean F1 (matching at < r) of the shipped U-Net located at "
         f"{', '.join(f'{f:g}' for f in TTA_SCALES)} times the true diameter (*x0.9* ... at the "
         f"model's threshold {model.threshold:g}), and of the three merged "
-        '(`locate_unet(..., scales="tta")`: detections within half a diameter clustered, '
+        '(`locate(..., method="unet", scales="tta")`: detections within half a diameter clustered, '
         "placed at their score-weighted mean, scored by the mean height over the scales) at "
         f"merged thresholds {', '.join(f'{t:g}' for t in THRESHOLDS)}. Calibration: {len(cal)} "
         f"volumes of the general ranges (seeds {', '.join(map(str, CALIBRATION_SEEDS))}), where "
@@ -87,7 +94,9 @@ def main() -> None:
         f"{model.threshold:g}). Median over all volumes of the best single multiplier's gain "
         f"over x1: {spread:.3f} F1.\n\n" + text
     )
-    update_section("U-Net scale augmentation", body, command="python bench/unet_scales.py")
+    update_section(
+        "U-Net scale augmentation", body, command="python -m bench.benchmarks.unet_scales"
+    )
 
 
 if __name__ == "__main__":

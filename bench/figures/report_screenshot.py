@@ -1,6 +1,6 @@
 """Build an HTML report for a simulated volume and screenshot it in headless Chromium.
 
-Usage: ``.venv/bin/python bench/report_screenshot.py [--out docs/img/report_screenshot.png]``.
+Usage: ``python -m bench.figures.report_screenshot [--out docs/img/report_screenshot.png]``.
 Writes ``bench/out/report.html``; when ``chromium`` (Debian package) is installed it renders the
 page at 1200x2400 and saves a downscaled PNG, which shows that the self-contained page really
 renders without any external resource. Skips the screenshot (exit 0) without Chromium.
@@ -22,10 +22,10 @@ matplotlib.use("Agg")
 import numpy as np
 
 import voxpick
+from bench.common.paths import OUT, ROOT
+from bench.common.splits import SCREENSHOT_SEED
 from voxpick.analysis.report import build_report, save_report
 from voxpick.simulate import simulate_volume
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_chromium() -> str | None:
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs/img/report_screenshot.png")
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
-    sim = simulate_volume(args.size, radius=4.0, volfrac=0.45, snr=6, cnr=4, rng=0)
+    sim = simulate_volume(args.size, radius=4.0, volfrac=0.45, snr=6, cnr=4, rng=SCREENSHOT_SEED)
     t0 = time.perf_counter()
     found = voxpick.locate(sim.volume, diameter=8.0)
     t1 = time.perf_counter()
@@ -73,7 +73,7 @@ def main() -> None:
         sim.volume, found, diameter=8.0, truth=sim.truth, title="voxpick report: simulated 0.45"
     )
     t2 = time.perf_counter()
-    page = save_report(ROOT / "bench/out/report.html", html)
+    page = save_report(OUT / "report.html", html)
     print(f"locate {t1 - t0:.1f} s, report {t2 - t1:.1f} s, {len(html) / 1e3:.0f} kB -> {page}")
     chromium = find_chromium()
     if chromium is None:

@@ -1,11 +1,13 @@
 """How well each threshold rule of ``choose_thresholds`` carries over from small validation sets.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/thresholds.py            # ~5 min on 2 cores
+    python -m bench.benchmarks.thresholds            # ~5 min on 2 cores
+    python -m bench.benchmarks.thresholds --quick    # 2 tomograms, no cache; writes nothing
 
-Forty fresh synthetic tomograms (seeds 5000-5039, never used for training or for any other
-choice; 128^3, the imaging conditions of ``bench/train_picker_default.py``) are picked with the
+Forty fresh synthetic tomograms (seeds 5000-5039, ``THRESHOLD_STUDY`` of
+:mod:`bench.common.splits`, never used for training or for any other choice; 128^3, the imaging
+conditions of ``bench/recipes/train_picker_default.py``) are picked with the
 shipped ``picker_czii_synthetic_v1`` down to score 0. They are cut into consecutive validation
 sets of 1, 2, 4 or 8 tomograms (about 25, 50, 100, 200 particles); on each, thresholds are
 chosen with every rule, and the picks they keep on the *other* tomograms are scored with the
@@ -17,40 +19,47 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_picker_default import classes, run_picks
+from bench.common.paths import OUT as BENCH_OUT
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import THRESHOLD_STUDY
+from bench.common.synthetic_tomograms import classes, run_picks
+from voxpick.cryoet import choose_thresholds, load_picker
+from voxpick.cryoet.thresholds import RULES
 from voxpick.metrics.czii import CziiParticle, czii_score
-from voxpick.ml.picker_store import load_picker
-from voxpick.ml.picker_thresholds import RULES, choose_thresholds
 
-OUT = Path(__file__).resolve().parent / "out" / "thresholds"
-SEEDS = range(5000, 5040)
+OUT = BENCH_OUT / "thresholds"
+SEEDS = THRESHOLD_STUDY
 SIZES = (1, 2, 4, 8)
+#: ``--quick``: the first two tomograms, validation sets of one (not cached, not for docs)
+QUICK_SEEDS, QUICK_SIZES = SEEDS[:2], (1,)
 
 
-def candidates() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every candidate and the truth of the forty tomograms (Angstrom), cached in OUT."""
+def candidates(seeds: range = SEEDS, *, cache: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate and the truth of the tomograms ``seeds`` (Angstrom), cached in OUT."""
     cand_csv, truth_csv = OUT / "candidates.csv", OUT / "truth.csv"
-    if cand_csv.exists() and truth_csv.exists():
+    if cache and cand_csv.exists() and truth_csv.exists():
         return pd.read_csv(cand_csv), pd.read_csv(truth_csv)
     picker = load_picker("picker_czii_synthetic_v1", device="cpu")
-    cand, tru = run_picks(picker, SEEDS, 0.0)
+    cand, tru = run_picks(picker, seeds, 0.0)
+    if not cache:
+        return cand, tru
     OUT.mkdir(parents=True, exist_ok=True)
     cand.to_csv(cand_csv, index=False)
     tru.to_csv(truth_csv, index=False)
     return cand, tru
 
 
-def held_out_scores(cand: pd.DataFrame, truth: pd.DataFrame, size: int) -> dict[str, list[float]]:
+def held_out_scores(
+    cand: pd.DataFrame, truth: pd.DataFrame, size: int, seeds: range = SEEDS
+) -> dict[str, list[float]]:
     """F4 on the other tomograms, per rule, for each validation set of ``size`` tomograms."""
     radii = {c.name: c.radius_A for c in classes()}
     parts = [CziiParticle(k, r, 1) for k, r in radii.items()]
-    exps = [f"s{s}" for s in SEEDS]
+    exps = [f"s{s}" for s in seeds]
     out: dict[str, list[float]] = {r: [] for r in RULES}
     for i in range(0, len(exps), size):
         val = exps[i : i + size]
@@ -70,13 +79,16 @@ def held_out_scores(cand: pd.DataFrame, truth: pd.DataFrame, size: int) -> dict[
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 tomograms, no cache, no docs")
+    args = parser.parse_args()
+    seeds, sizes = (QUICK_SEEDS, QUICK_SIZES) if args.quick else (SEEDS, SIZES)
     t0 = time.perf_counter()
-    cand, truth = candidates()
+    cand, truth = candidates(seeds, cache=not args.quick)
     per_tomo = truth.groupby("experiment").size()
     rows = []
-    for size in SIZES:
-        scores = held_out_scores(cand, truth, size)
+    for size in sizes:
+        scores = held_out_scores(cand, truth, size, seeds)
         for rule, vals in scores.items():
             v = np.asarray(vals)
             rows.append({
@@ -88,6 +100,8 @@ def main() -> None:
         print(pd.DataFrame(rows).tail(len(RULES)).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     print(f"{time.perf_counter() - t0:.0f} s")
+    if args.quick:
+        return
     body = (
         "Forty fresh synthetic tomograms (seeds 5000-5039, 128^3, the shipped picker's imaging "
         "conditions), picked with `picker_czii_synthetic_v1` down to score 0 and cut into "
@@ -97,7 +111,7 @@ def main() -> None:
         "pulled towards the identity) exceeds F*/(1 + beta^2); `argmax`: the best cut on the "
         "validation data itself.\n\n" + markdown_table(table)
     )
-    update_section("Threshold rules", body, command="python bench/thresholds.py")
+    update_section("Threshold rules", body, command="python -m bench.benchmarks.thresholds")
 
 
 if __name__ == "__main__":

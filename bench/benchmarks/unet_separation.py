@@ -1,11 +1,11 @@
 """The U-Net's minimum separation: F1 against impossible neighbours, on validation volumes.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/unet_separation.py [--quick]
+    python -m bench.benchmarks.unet_separation [--quick]
 
-The 24 threshold-validation volumes of ``bench/train_default.py`` (seed 4242, never reported as
-test figures) are located with the shipped U-Net for several ``separation`` values (in
+The 24 threshold-validation volumes of ``bench/recipes/train_default.py`` (seed 4242, never
+reported as test figures) are located with the shipped U-Net for several ``separation`` values (in
 diameters). For each: the mean F1 at the model's threshold and at the best threshold (groups
 weighted equally, as when the threshold was chosen), and the share of detections whose nearest
 neighbour is closer than 0.8 diameter (impossible for hard spheres). Writes the section "U-Net
@@ -20,11 +20,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import THRESHOLDS, VAL_SEED, conditions, simulate_condition
+from bench.common.colloids import THRESHOLDS, conditions, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import VAL_SEED
+from voxpick import locate
 from voxpick.analysis import neighbour_ratios
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model, locate_unet
+from voxpick.ml import load_model
 
 SEPARATIONS = (0.45, 0.55, 0.65, 0.75, 0.85)
 
@@ -41,12 +43,17 @@ def main() -> None:
         for sep in SEPARATIONS:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                found = locate_unet(
-                    sim.volume, diameter=d, model=model, threshold=0.05, separation=sep * d
+                found = locate(
+                    sim.volume,
+                    diameter=d,
+                    method="unet",
+                    model=model,
+                    threshold=0.05,
+                    separation=sep * d,
                 )
             row = {"group": c["group"], "separation": sep}
             for t in THRESHOLDS:
-                kept = found[found["score"] >= t]
+                kept = found[found["heatmap"] >= t]
                 row[t] = evaluate(sim.truth, kept, diameter=d).f1
                 if np.isclose(t, model.threshold):
                     row["close"] = float(np.mean(neighbour_ratios(kept, diameter=d) < 0.8))
@@ -73,14 +80,16 @@ def main() -> None:
         return
     note = (
         f"The {len(df) // len(SEPARATIONS)} threshold-validation volumes of "
-        f"`bench/train_default.py` (seed {VAL_SEED}: 18 of the general ranges, 6 at volume "
+        f"`bench/recipes/train_default.py` (seed {VAL_SEED}: 18 of the general ranges, 6 at volume "
         "fraction 0.55, SNR = CNR = 3, 0.21-0.30 um), located with the shipped U-Net and "
         "`separation` = the given fraction of the diameter. Mean F1 over the two groups, weighted "
         "equally, at the model's threshold and at the best one; share of detections (at the "
         "model's threshold) whose nearest neighbour is closer than 0.8 diameter."
     )
     update_section(
-        "U-Net separation", note + "\n\n" + body, command="python bench/unet_separation.py"
+        "U-Net separation",
+        note + "\n\n" + body,
+        command="python -m bench.benchmarks.unet_separation",
     )
 
 

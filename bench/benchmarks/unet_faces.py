@@ -1,8 +1,8 @@
 """The U-Net at volume faces: what to do with a heatmap peak on the outermost layer.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/unet_faces.py [--quick]
+    python -m bench.benchmarks.unet_faces [--quick]
 
 A particle cut by a volume face and centred beyond it leaves the inner tail of its heatmap blob,
 which peaks on the outermost layer of the model-scale heatmap. Three rules are compared on the
@@ -16,10 +16,11 @@ same heatmaps and peaks (shipped model, default separation):
   them (shipped, :data:`voxpick.ml.infer.OUTER_LAYER_FACTOR`).
 
 The rule was chosen on the calibration volumes (general ranges, seeds 778 and 779, 9 each) and
-the threshold then checked on the threshold-validation volumes of ``bench/train_default.py``
-(seed 4242); neither set is reported as test figures. Writes the section "U-Net faces" of
-docs/benchmarks.md: mean F1 at the model's threshold and at the best threshold of the 0.05 grid
-(groups weighted equally), precision and recall at the model's threshold.
+the threshold then checked on the threshold-validation volumes of
+``bench/recipes/train_default.py`` (seed 4242); neither set is reported as test figures. Writes
+the section "U-Net faces" of docs/benchmarks.md: mean F1 at the model's threshold and at the
+best threshold of the 0.05 grid (groups weighted equally), precision and recall at the model's
+threshold.
 """
 
 from __future__ import annotations
@@ -29,14 +30,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import (
-    CALIBRATION_SEEDS,
-    THRESHOLDS,
-    VAL_SEED,
-    measure_rule_sets,
-    simulate_condition,
-)
+from bench.common.colloids import THRESHOLDS, measure_rule_sets, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import CALIBRATION_SEEDS, VAL_SEED
 from voxpick.detect.peaks import face_factor
 from voxpick.metrics import evaluate
 from voxpick.ml.infer import (
@@ -120,7 +116,7 @@ def main() -> None:
         "weighted equally). Shipped model, default separation, the same peaks for every rule; "
         "precision and recall at the model's threshold.\n\n" + text
     )
-    update_section("U-Net faces", body, command="python bench/unet_faces.py")
+    update_section("U-Net faces", body, command="python -m bench.benchmarks.unet_faces")
 
 
 if __name__ == "__main__":

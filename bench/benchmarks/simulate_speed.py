@@ -1,7 +1,8 @@
 """Seconds to simulate one 128^3 volume at volume fraction 0.55 (medians of repeats).
 
-Usage: python bench/simulate_speed.py [--repeats 5]
-Prints a markdown table and writes it into docs/benchmarks.md (section "Simulation speed").
+Usage: python -m bench.benchmarks.simulate_speed [--repeats 5] [--quick]
+Prints a markdown table and writes it into docs/benchmarks.md (section "Simulation speed");
+``--quick`` times one 64^3 volume per case and writes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import platform
 import statistics
 import time
 
-from _report import update_section
+from bench.common.report import update_section
 from voxpick.simulate import simulate_volume
 from voxpick.simulate.packing import pack_spheres
 
@@ -27,7 +28,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--quick", action="store_true", help="64^3, one repeat, not for docs")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.size = 1, 64
     simulate_volume(32, radius=3, rng=0)  # compile / load the numba cache outside the timing
     rows = []
     for case in CASES:
@@ -56,7 +60,9 @@ def main() -> None:
         ]
     )
     print(table)
-    command = f"python bench/simulate_speed.py --repeats {args.repeats}"
+    if args.quick:
+        return
+    command = f"python -m bench.benchmarks.simulate_speed --repeats {args.repeats}"
     update_section("Simulation speed", table, command=command)
 
 

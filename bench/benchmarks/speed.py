@@ -1,8 +1,9 @@
 """Speed benchmark: seconds per volume for voxpick and trackpy, side by side in one process.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/speed.py [--repeats 5] [--sizes 64 128 256]
+    python -m bench.benchmarks.speed [--repeats 5] [--sizes 64 128 256]
+    python -m bench.benchmarks.speed --quick     # 64^3, one repeat; writes nothing
 
 Each method runs on the same simulated volume (volfrac 0.45, r 4 px); every method is warmed up
 once (numba compilation) before timing. Reports the median of the repeats, the ratio
@@ -25,8 +26,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from _report import update_section
-from voxpick.detect import locate
+from bench.common.report import update_section
+from bench.common.splits import SPEED_VOLUME_SEED
+from voxpick import locate
 from voxpick.simulate import simulate_volume
 
 RADIUS = 4.0
@@ -92,7 +94,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--no-unet", action="store_true", help="skip the learned detector")
+    parser.add_argument("--quick", action="store_true", help="64^3, one repeat, not for docs")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.sizes = 1, [64]
     import trackpy as tp
 
     if args.no_unet:
@@ -103,7 +108,13 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         sim = simulate_volume(
-            size, radius=RADIUS, volfrac=0.45, particle_size=0.6, snr=6, cnr=4, rng=1
+            size,
+            radius=RADIUS,
+            volfrac=0.45,
+            particle_size=0.6,
+            snr=6,
+            cnr=4,
+            rng=SPEED_VOLUME_SEED,
         )
         medians = {}
         for name, fn in METHODS.items():
@@ -125,7 +136,10 @@ def main() -> None:
         lines.append(f"| {size}^3 | {name} | {med:.3f} | {worst:.3f} | {mem:.0f} | {ratio:.2f} |")
     table = "\n".join(lines)
     print(table)
-    update_section("Locate speed", table, command=f"python bench/speed.py --repeats {args.repeats}")
+    if args.quick:
+        return
+    command = f"python -m bench.benchmarks.speed --repeats {args.repeats}"
+    update_section("Locate speed", table, command=command)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,22 @@
 """Train the shipped cryo-ET picker (``picker_czii_synthetic_v1``) on synthetic tomograms.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/train_picker_default.py --steps 2000 --mirror  # v1 as shipped, ~14 min
-    python bench/train_picker_default.py --steps 50      # a smoke run (not for shipping)
-    python bench/train_picker_default.py --install-only  # copy a finished run into the package
+    python -m bench.recipes.train_picker_default --steps 2000 --mirror  # v1 as shipped, ~14 min
+    python -m bench.recipes.train_picker_default --steps 50      # a smoke run (not for shipping)
+    python -m bench.recipes.train_picker_default --install-only  # copy a finished run in
 
 The six CZII classes (:data:`voxpick.simulate.CZII_LIKE_CLASSES`, the competition's radii) at the
-CZII voxel size, 10.012 A. Three disjoint seed ranges, fixed before any result was seen:
+CZII voxel size, 10.012 A. Three disjoint seed ranges (:mod:`bench.common.splits`), fixed before
+any result was seen:
 
-* train: ``N_TRAIN`` tomograms of 128^3 with random crowding (``density_scale`` 2-8), SNR
+* train: ``PICKER_N_TRAIN`` tomograms of 128^3 with random crowding (``density_scale`` 2-8), SNR
   0.25-1, defocus 2-5 um, max tilt 45-65 degrees, phase-flipped or not;
-* validation: ``N_VAL`` more, used only to choose the per-class thresholds (F-beta 4);
-* test: ``N_TEST`` more, never trained or tuned on: the figures in the model card.
+* validation: ``PICKER_N_VAL`` more, used only to choose the per-class thresholds (F-beta 4);
+* test: ``PICKER_N_TEST`` more, never trained or tuned on: the figures in the model card.
 
 Writes ``bench/out/picker_default/`` and, unless ``--no-install``, copies the picker into
-``src/voxpick/ml/weights/picker_czii_synthetic_v1.{pt,json}`` with a model card (``.md``).
+``src/voxpick/nn/weights/picker_czii_synthetic_v1.{pt,json}`` with a model card (``.md``).
 These are synthetic figures: the picker has never seen a real tomogram, so on real data treat it
 as a starting point for ``voxpick train --copick ... --init`` rather than a finished picker.
 """
@@ -29,61 +30,34 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from _report import markdown_table
-from voxpick.io.czii_csv import picks_to_angstrom
+from bench.common.paths import OUT, WEIGHTS
+from bench.common.report import markdown_table
+from bench.common.splits import (
+    PICKER_N_TEST,
+    PICKER_N_TRAIN,
+    PICKER_N_VAL,
+    PICKER_TEST,
+    PICKER_TRAIN,
+    PICKER_TRAIN_SEED,
+    PICKER_VAL,
+)
+from bench.common.synthetic_tomograms import SIZE, VOXEL_A, classes, run_picks, tomogram
+from voxpick.cryoet import (
+    PickerTrainConfig,
+    choose_thresholds,
+    labelled_tomogram,
+    load_picker,
+    save_picker,
+    train_picker,
+)
 from voxpick.metrics.czii import CziiParticle, czii_score
-from voxpick.ml.picker_data import labelled_tomogram
-from voxpick.ml.picker_infer import choose_thresholds, pick_particles
-from voxpick.ml.picker_store import PickerClass, load_picker, save_picker
-from voxpick.ml.picker_train import PickerTrainConfig, train_picker
-from voxpick.simulate import CZII_LIKE_CLASSES, simulate_tomogram
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "src" / "voxpick" / "ml" / "weights"
 NAME = "picker_czii_synthetic_v1"
-OUT = ROOT / "bench" / "out" / "picker_default"
-VOXEL_A = 10.012
-SIZE = 128
-N_TRAIN, N_VAL, N_TEST = 24, 4, 6
-TRAIN_SEED, VAL_SEED, TEST_SEED = 1000, 2000, 3000
+COMMAND = "python -m bench.recipes.train_picker_default"
 CZII_WEIGHTS = {"apo-ferritin": 1, "beta-amylase": 0, "beta-galactosidase": 2, "ribosome": 1,
                 "thyroglobulin": 2, "virus-like-particle": 1}  # fmt: skip
-
-
-def conditions(seed: int) -> dict[str, Any]:
-    """Imaging conditions of synthetic tomogram ``seed`` (seeded, independent of the index)."""
-    gen = np.random.default_rng(seed)
-    return {
-        "density_scale": float(gen.uniform(2.0, 8.0)),
-        "snr": float(gen.uniform(0.25, 1.0)),
-        "defocus_um": float(gen.uniform(2.0, 5.0)),
-        "max_tilt": float(gen.uniform(45.0, 65.0)),
-        "phase_flip": bool(gen.random() < 0.5),
-    }
-
-
-def tomogram(seed: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Synthetic tomogram ``seed`` and its truth (``particle_type, z, y, x`` in voxels)."""
-    vol, truth = simulate_tomogram(SIZE, voxel_size=VOXEL_A, rng=seed, **conditions(seed))
-    return vol, truth[["particle_type", "z", "y", "x"]]
-
-
-def classes() -> list[PickerClass]:
-    return [PickerClass(c.name, c.radius_A) for c in CZII_LIKE_CLASSES]
-
-
-def run_picks(picker: Any, seeds: range, thresholds: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Picks and truth of the tomograms ``seeds``, in Angstrom with an ``experiment`` column."""
-    found, truth = [], []
-    for s in seeds:
-        vol, t = tomogram(s)
-        p = pick_particles(vol, model=picker, thresholds=thresholds)
-        found.append(picks_to_angstrom(p, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))
-        truth.append(picks_to_angstrom(t, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))
-    return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
 
 
 def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dict) -> str:
@@ -94,7 +68,7 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             f"# {NAME}",
             "",
             f"Multi-class cryo-ET picker shipped with voxpick ({info.get('date', '')}). "
-            "Reproduce: `python bench/train_picker_default.py --steps "
+            f"Reproduce: `{COMMAND} --steps "
             f"{info.get('steps', '?')}"
             + (" --mirror" if info.get("train_config", {}).get("mirror") else "")
             + "`.",
@@ -102,7 +76,7 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             "- Classes: the six CZII particle types with the competition's radii, at "
             f"{VOXEL_A} A per voxel (other voxel sizes are resampled to it).",
             f"- Architecture: MONAI 3D U-Net, {info.get('model', {})}.",
-            f"- Training: {N_TRAIN} synthetic tomograms of {SIZE}^3 "
+            f"- Training: {PICKER_N_TRAIN} synthetic tomograms of {SIZE}^3 "
             "(`voxpick.simulate.simulate_tomogram`: crowding 2-8x the CZII mean density, SNR "
             "0.25-1, defocus 2-5 um, tilt range +-45-65 degrees, half phase-flipped), "
             f"{info.get('steps', '?')} steps, {info.get('minutes', '?')} min on 2 CPU cores"
@@ -113,10 +87,12 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
             )
             + ".",
             "- Thresholds: per class (classes with fewer than 10 validation particles share "
-            f"one, chosen on them pooled), F-beta 4 on {N_VAL} separate synthetic tomograms, "
+            f"one, chosen on them pooled), F-beta 4 on {PICKER_N_VAL} separate synthetic "
+            "tomograms, "
             f"with `choose_thresholds(rule={info.get('threshold_rule', 'argmax')!r})`.",
             "",
-            f"## Test figures ({N_TEST} further synthetic tomograms, never trained or tuned on)",
+            f"## Test figures ({PICKER_N_TEST} further synthetic tomograms, never trained or "
+            "tuned on)",
             "",
             f"CZII score (competition weights, F-beta 4): **{score:.3f}**",
             "",
@@ -138,7 +114,7 @@ def model_card(info: dict[str, Any], table: pd.DataFrame, score: float, thr: dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=900)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=OUT / "picker_default")
     parser.add_argument("--install-only", action="store_true")
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument(
@@ -151,30 +127,30 @@ def main() -> None:
     if not args.install_only:
         tomos = [
             labelled_tomogram(*tomogram(s), cls, voxel_size=VOXEL_A, name=f"s{s}")
-            for s in range(TRAIN_SEED, TRAIN_SEED + N_TRAIN)
+            for s in PICKER_TRAIN
         ]
         cfg = PickerTrainConfig(
-            steps=args.steps, patch=64, seed=TRAIN_SEED, log_every=50, mirror=args.mirror
+            steps=args.steps, patch=64, seed=PICKER_TRAIN_SEED, log_every=50, mirror=args.mirror
         )
         train_picker(tomos, cls, cfg, args.out, voxel_size=VOXEL_A, progress=False)
     minutes = (time.perf_counter() - t0) / 60
     picker = load_picker(path, device="cpu")
-    cand, truth = run_picks(picker, range(VAL_SEED, VAL_SEED + N_VAL), 0.0)
+    cand, truth = run_picks(picker, PICKER_VAL, 0.0)
     chosen = choose_thresholds(cand, truth, radii_A={c.name: c.radius_A for c in cls}, beta=4)
     pairs = zip(chosen["particle_type"], chosen["threshold"], strict=True)
     thr = {str(k): float(v) for k, v in pairs}
     info = {**picker.info, "thresholds_from": "synthetic validation seeds "
-            f"{VAL_SEED}-{VAL_SEED + N_VAL - 1}", "threshold_rule": str(chosen["rule"].iloc[0]),
+            f"{PICKER_VAL[0]}-{PICKER_VAL[-1]}", "threshold_rule": str(chosen["rule"].iloc[0]),
             "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     if not args.install_only:
         info["minutes"] = round(minutes, 1)
     save_picker(picker.net, classes=cls, voxel_size=VOXEL_A, thresholds=thr, info=info, path=path)
     picker = load_picker(path, device="cpu")
-    found, truth = run_picks(picker, range(TEST_SEED, TEST_SEED + N_TEST), None)
+    found, truth = run_picks(picker, PICKER_TEST, None)
     parts = [CziiParticle(c.name, c.radius_A, CZII_WEIGHTS[c.name]) for c in cls]
     score, table = czii_score(truth, found, beta=4, particles=parts)
     print(table.to_string(index=False))
-    print(f"CZII score on {N_TEST} synthetic test tomograms: {score:.3f}")
+    print(f"CZII score on {PICKER_N_TEST} synthetic test tomograms: {score:.3f}")
     if args.no_install:
         return
     WEIGHTS.mkdir(parents=True, exist_ok=True)

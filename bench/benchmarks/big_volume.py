@@ -1,8 +1,9 @@
 """Big-volume benchmark: chunked, resumable locate on a zarr volume larger than one block.
 
-Usage::
+Usage (from the repository root)::
 
-    nice -n 19 python bench/big_volume.py [--size 1024] [--chunks 256] [--tile 128]
+    nice -n 19 python -m bench.benchmarks.big_volume [--size 1024] [--chunks 256] [--tile 128]
+    python -m bench.benchmarks.big_volume --quick   # 128^3 in 64^3 blocks; writes no docs
 
 1. Builds a ``size``^3 uint8 zarr volume chunk by chunk, never whole in memory: a few distinct
    ``tile``^3 volumes are simulated with :func:`voxpick.simulate.simulate_volume` (radius 4 px,
@@ -11,7 +12,7 @@ Usage::
    half-spheres next to unrelated neighbours, but the image statistics, density and the work
    per voxel are those of a real volume, and building it takes seconds instead of the hours a
    1024^3 packing would.
-2. Runs :func:`voxpick.tiling.locate_chunked` on the zarr path (dask's local threads, Parquet
+2. Runs :func:`voxpick.locate` on the zarr path, block by block (dask's local threads, Parquet
    output with per-block parts) **in a child process**, whose peak resident memory
    (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) and wall time are measured.
 3. Reports the throughput (voxels per second), the peak RSS and the number of particles found
@@ -32,9 +33,12 @@ import sys
 import time
 from pathlib import Path
 
-from _report import update_section
+from bench.common.paths import OUT as BENCH_OUT
+from bench.common.paths import ROOT
+from bench.common.report import update_section
+from bench.common.splits import BIG_VOLUME_TILE_SEED
 
-OUT = Path(__file__).resolve().parent / "out" / "big_volume"
+OUT = BENCH_OUT / "big_volume"
 RADIUS = 4.0
 N_TILES = 4
 
@@ -48,7 +52,9 @@ def build_volume(path: Path, *, size: int, tile: int) -> int:
     if size % tile:
         raise SystemExit(f"--size {size} must be a multiple of --tile {tile}.")
     sims = [
-        simulate_volume(tile, radius=RADIUS, volfrac=0.4, snr=8, cnr=4, rng=100 + i)
+        simulate_volume(
+            tile, radius=RADIUS, volfrac=0.4, snr=8, cnr=4, rng=BIG_VOLUME_TILE_SEED + i
+        )
         for i in range(N_TILES)
     ]
     if path.exists():
@@ -69,10 +75,10 @@ def build_volume(path: Path, *, size: int, tile: int) -> int:
 
 def run_locate(path: Path, out: Path, chunks: int) -> None:
     """Child process: locate, then print a JSON line with the timing."""
-    from voxpick.tiling import locate_chunked
+    from voxpick import locate
 
     start = time.perf_counter()
-    found = locate_chunked(
+    found = locate(
         path, diameter=2 * RADIUS, method="classical", chunks=chunks, out=out, progress=True
     )
     elapsed = time.perf_counter() - start
@@ -95,7 +101,12 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="do not touch the docs")
     parser.add_argument("--keep", action="store_true", help="keep the zarr volume afterwards")
     parser.add_argument("--locate-only", nargs=2, metavar=("ZARR", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="128^3 in 64^3 tiles and blocks, not for docs"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.size, args.tile, args.chunks, args.no_report = 128, 64, 64, True
     if args.locate_only:
         run_locate(Path(args.locate_only[0]), Path(args.locate_only[1]), args.chunks)
         return
@@ -110,14 +121,15 @@ def main() -> None:
 
     cmd = [
         sys.executable,
-        __file__,
+        "-m",
+        "bench.benchmarks.big_volume",
         "--chunks",
         str(args.chunks),
         "--locate-only",
         str(store),
         str(out),
     ]
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     sys.stderr.write(proc.stderr[-2000:])
     line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
     info = json.loads(line[len("RESULT ") :])
@@ -139,7 +151,7 @@ def main() -> None:
         f"{peak_gb:.2f} | {info['found']} / {n_true} |"
     )
     body = f"""
-`voxpick.tiling.locate_chunked` on a {args.size}^3 uint8 zarr volume (zarr chunks
+`voxpick.locate(..., chunks=...)` on a {args.size}^3 uint8 zarr volume (zarr chunks
 {args.tile}^3, {voxels / 1e9:.2f} G voxels), classical method, diameter 8 px, blocks of
 {info["chunks"][0]}^3 voxels plus a halo of {tuple(info["overlap"])} voxels (z, y, x; the z
 halo covers the deconvolution of the measured z blur), dask's local threaded
@@ -160,7 +172,7 @@ by the block size and the number of threads, not by the volume: each thread hold
     update_section(
         "Big volumes (chunked locate)",
         body,
-        command=f"nice -n 19 python bench/big_volume.py --size {args.size}",
+        command=f"nice -n 19 python -m bench.benchmarks.big_volume --size {args.size}",
     )
 
 

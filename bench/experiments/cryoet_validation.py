@@ -1,16 +1,17 @@
 """How well trained pickers tell the DeepFinder classes apart on the validation tomogram (tomo6).
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/cryoet_validation.py OUT/seed_20261123/picker OUT/seed_20261124/picker ...
+    python -m bench.experiments.cryoet_validation OUT/seed_20261123/picker OUT/seed_20261124/picker
 
-For each picker (trained on tomo1-5 by ``bench/cryoet.py``), the class probabilities at the 27
-true centres of tomo6 are averaged over a vote region and renormalised without the background,
-as :func:`voxpick.ml.pick_particles` does; printed are the mean log-probability of each
-particle's true class and the fraction whose most probable class is the true one (top-1), for
-the 3x3x3 cube and for the label ball of the smallest class (what ``pick_particles`` uses).
+For each picker (trained on tomo1-5 by ``bench/benchmarks/cryoet.py``), the class probabilities
+at the 27 true centres of tomo6 are averaged over a vote region and renormalised without the
+background, as :func:`voxpick.cryoet.pick` does; printed are the mean log-probability of
+each particle's true class and the fraction whose most probable class is the true one (top-1),
+for the 3x3x3 cube and for the label ball of the smallest class (what ``pick`` uses).
 These are the validation figures the cryo-ET recipe choices were made on; tomo7-8 (the test
-tomograms) are not read. Prints a table; writes nothing.
+tomograms) are not read. Prints a table; writes nothing. The figures it gave are recorded in
+docs/cryoet.md (the recipe choices: class vote, crop rotations).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryoet import VALIDATION, load
-from voxpick.ml.infer import predict_channels
-from voxpick.ml.picker_data import label_ball_radius, normalize_tomogram
-from voxpick.ml.picker_infer import _class_shares
-from voxpick.ml.picker_store import load_picker
+from bench.common.deepfinder import load
+from bench.common.splits import DEEPFINDER_VALIDATION as VALIDATION
+from voxpick.cryoet import load_picker
+from voxpick.cryoet.data import label_ball_radius, normalize_tomogram
+from voxpick.cryoet.picking import _class_shares
+from voxpick.nn.predict import predict_channels
 
 CUBE = float(np.sqrt(3.0))  # the ball of this radius is the 3x3x3 cube
 

@@ -1,8 +1,9 @@
 """Real confocal volumes (no truth): counts, detected volume fraction, neighbour distances.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/real_data.py [--methods "voxpick classical" "trackpy tuned"]
+    python -m bench.benchmarks.real_data [--methods "voxpick classical" "trackpy tuned"]
+    python -m bench.benchmarks.real_data --quick   # the small crops only; writes nothing
 
 Reads ../shared/data/colloids-real and colloids-real-crops in place (skips what is absent),
 runs each method with the suggested particle diameter, and reports the number found, the
@@ -19,7 +20,6 @@ Overlays go to docs/img/real_*.png; the table to docs/benchmarks.md ("Real volum
 from __future__ import annotations
 
 import argparse
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,84 +27,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from _peers import odd_size
-from _report import markdown_table, update_section
-from voxpick.analysis import (
-    check_diameter,
-    detected_volume_fraction,
-    neighbour_ratios,
-    pair_correlation,
-)
-from voxpick.io import read_tiff
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-DOCS = ROOT / "docs"
-SILICA = (17.0, 15.0, 15.0)
-PMMA = (15.0, 11.0, 11.0)
-
-#: name -> (path relative to DATA, raw shape or None, diameter (z, y, x) px, dark particles,
-#: expected count or None). Diameters: the data README's suggestions; crops measured by eye.
-VOLUMES: dict[str, tuple[str, tuple[int, int, int] | None, tuple[float, ...], bool, int | None]] = {
-    "abraham": ("colloids-real/abraham.tiff", None, SILICA, False, None),
-    "katherine": ("colloids-real/katherine.tiff", None, SILICA, False, None),
-    "abraham_old": ("colloids-real/abraham_old.tiff", None, SILICA, False, None),
-    "emily_old": ("colloids-real/emily_old.tiff", None, SILICA, False, None),
-    "katherine_old": ("colloids-real/katherine_old.tiff", None, SILICA, False, None),
-    "levke_v1": ("colloids-real/levke_v1.tiff", None, PMMA, False, None),
-    "levke_v2": ("colloids-real/levke_v2.tiff", None, PMMA, False, None),
-    "small_confocal (dark)": (
-        "colloids-real-crops/small_confocal_image.tif", None, (12.0, 10.0, 10.0), True, 37,
-    ),
-    "gel": ("colloids-real-crops/gel.raw", (31, 64, 64), (11.0, 8.0, 8.0), False, None),
-    "Z_elong": ("colloids-real-crops/Z_elong.raw", (55, 50, 50), (20.0, 8.0, 8.0), False, 4),
-    "Z_preblur": ("colloids-real-crops/Z_preblur.raw", (30, 25, 25), (10.0, 9.0, 9.0), False, 3),
-}  # fmt: skip
-
-
-def load(rel: str, shape: tuple[int, int, int] | None) -> np.ndarray:
-    path = DATA / rel
-    if shape is not None:
-        return np.fromfile(path, dtype=np.uint8).reshape(shape)
-    return read_tiff(path)
+from bench.common.paths import DATA, DOCS
+from bench.common.peers import trackpy_default, trackpy_tuned
+from bench.common.real_volumes import VOLUMES, load, structure
+from bench.common.report import markdown_table, update_section
+from voxpick.analysis import check_diameter
 
 
 def voxpick_classical(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
-    from voxpick.detect import locate
+    from voxpick import locate
 
     return locate(vol, diameter=diameter, invert=dark, method="classical")
 
 
 def voxpick_unet(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
-    from voxpick.detect import locate
+    from voxpick import locate
 
     return locate(vol, diameter=diameter, invert=dark, method="unet")
 
 
-def trackpy_tuned(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
-    """trackpy as an expert would set it for dense samples: odd diameters, separation 0.8 d."""
-    import trackpy as tp
-
-    tp.quiet()
-    image = 255 - vol if dark else vol
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return tp.locate(
-            image,
-            diameter=tuple(odd_size(d) for d in diameter),
-            separation=tuple(0.8 * d for d in diameter),
-        )
-
-
-def trackpy_default(vol: np.ndarray, diameter: tuple[float, ...], dark: bool) -> pd.DataFrame:
-    import trackpy as tp
-
-    tp.quiet()
-    image = 255 - vol if dark else vol
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return tp.locate(image, diameter=tuple(odd_size(d) for d in diameter))
-
+#: ``--quick`` leaves out the volumes under this folder (the large stacks).
+QUICK_SKIPS = "colloids-real/"
 
 METHODS: dict[str, Callable[[np.ndarray, tuple[float, ...], bool], pd.DataFrame]] = {
     "voxpick unet": voxpick_unet,
@@ -114,31 +57,9 @@ METHODS: dict[str, Callable[[np.ndarray, tuple[float, ...], bool], pd.DataFrame]
 }
 
 
-def structure(df: pd.DataFrame, diameter: Any, shape: tuple[int, ...]) -> dict[str, float]:
-    """Detected volume fraction, nearest neighbours and the first g(r) peak, all in diameters.
-
-    Distances are measured in diameters per axis (``neighbour_ratios``): a (17, 15, 15) voxel
-    diameter makes 17 voxels along z one diameter.
-    """
-    pos = df[["z", "y", "x"]]
-    nn = neighbour_ratios(pos, diameter=diameter)
-    peak = float("nan")
-    if len(df) >= 10:
-        in_d = tuple(1.0 / d for d in np.broadcast_to(diameter, 3))  # voxel size in diameters
-        edges = np.arange(0.3, 2.0, 0.05)
-        g = pair_correlation(pos, shape=shape, voxel_size=in_d, bins=edges)
-        peak = float(g["r"].to_numpy()[int(np.nanargmax(g["g"].to_numpy()))])
-    return {
-        "phi_detected": detected_volume_fraction(pos, diameter=diameter, shape=shape),
-        "nn_median_d": float(np.median(nn)) if len(nn) else float("nan"),
-        "nn_below_0.8d": float(np.mean(nn < 0.8)) if len(nn) else 0.0,
-        "gr_peak_d": peak,
-    }
-
-
 def auto_choice(unet: pd.DataFrame, diameter: Any, shape: tuple[int, ...]) -> str:
     """The detector ``method="auto"`` picks from these U-Net detections, and their phi."""
-    from voxpick.detect.auto import DENSE_VOLFRAC, unet_volume_fraction
+    from voxpick.ml.auto import DENSE_VOLFRAC, unet_volume_fraction
 
     phi = unet_volume_fraction(unet, shape=shape, diameter_px=np.broadcast_to(diameter, 3))
     return f"{'unet' if phi >= DENSE_VOLFRAC else 'classical'} ({phi:.2f})"
@@ -168,14 +89,16 @@ def _fmt_d(diameter: Any) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--quick", action="store_true", help="the small crops only, not for docs")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"{DATA} is absent: nothing to do")
         return
-    (DOCS / "img").mkdir(exist_ok=True)
+    if not args.quick:
+        (DOCS / "img").mkdir(exist_ok=True)
     rows = []
     for name, (rel, shape, diameter, dark, expected) in VOLUMES.items():
-        if not (DATA / rel).exists():
+        if not (DATA / rel).exists() or (args.quick and QUICK_SKIPS in rel):
             continue
         vol = load(rel, shape)
         found: dict[str, tuple[pd.DataFrame, Any]] = {}
@@ -205,7 +128,8 @@ def main() -> None:
                     **figures, "diameter check": verdict,
                     "auto picks": auto_choice(frame, d, vol.shape) if "unet" in label else "",
                 })  # fmt: skip
-        overlay(name, vol, found)
+        if not args.quick:
+            overlay(name, vol, found)
     df = pd.DataFrame(rows)
     note = (
         "No truth exists for these volumes. Distances are in diameters per axis (a (17, 15, 15) "
@@ -225,7 +149,11 @@ def main() -> None:
     )
     body = markdown_table(df.astype(object).where(df.notna(), ""))
     print(body)
-    update_section("Real volumes", note + "\n\n" + body, command="python bench/real_data.py")
+    if args.quick:
+        return
+    update_section(
+        "Real volumes", note + "\n\n" + body, command="python -m bench.benchmarks.real_data"
+    )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,21 @@
 """Choosing ``method="auto"``'s rule: from which U-Net volume fraction to keep the U-Net, and how.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/auto_method.py [--quick]
+    python -m bench.benchmarks.auto_method [--quick]
 
-:func:`voxpick.detect.auto.locate_auto` runs the shipped U-Net, measures the volume fraction its
+``method="auto"`` (:mod:`voxpick.ml.auto`) runs the shipped U-Net, measures the volume fraction its
 detections imply and keeps them at or above a cut; below it, it runs the classical detector.
 For each volume both detectors run at their defaults; every cut of a grid is scored by the mean
 F1 (matching at < r) of what it returns, under two rules for crowded volumes: *switch* (the
 U-Net's detections alone) and *switch + missed* (also the classical detections no U-Net
-detection lies within half a diameter of, :func:`voxpick.detect.auto.add_missed`; shipped).
+detection lies within half a diameter of, :func:`voxpick.ml.auto.add_missed`; shipped).
 The cut is chosen on the calibration volumes (general ranges, seeds 778 and 779, 9 each) and
 checked on the threshold-validation volumes of
-``bench/train_default.py`` (seed 4242; general and hardest-condition groups weighted equally);
-neither set is reported as test figures (``bench/accuracy.py`` reports ``voxpick auto`` on the
-held-out test seeds). Writes the section "Auto method" of docs/benchmarks.md.
+``bench/recipes/train_default.py`` (seed 4242; general and hardest-condition groups weighted
+equally); neither set is reported as test figures (``bench/benchmarks/accuracy.py`` reports
+``voxpick auto`` on the held-out test seeds). Writes the section "Auto method" of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import CALIBRATION_SEEDS, VAL_SEED, measure_rule_sets, simulate_condition
-from voxpick.detect.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
-from voxpick.detect.classical import locate_classical
+from bench.common.colloids import measure_rule_sets, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import CALIBRATION_SEEDS, VAL_SEED
+from voxpick import locate
 from voxpick.metrics import evaluate
-from voxpick.ml import locate_unet
+from voxpick.ml.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
 
 CUTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 1.0)
 
@@ -43,10 +44,10 @@ def measure(conds: list[dict], model, name: str) -> list[dict]:
         d = 2 * c["radius"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            unet = locate_unet(sim.volume, diameter=d, model=model)
-            classical = locate_classical(sim.volume, diameter=d)
+            unet = locate(sim.volume, diameter=d, method="unet", model=model)
+            classical = locate(sim.volume, diameter=d, method="classical")
         phi = unet_volume_fraction(unet, shape=sim.volume.shape, diameter_px=(d, d, d))
-        missed = add_missed(unet, classical, diameter_px=(d, d, d), added_score=model.threshold)
+        missed = add_missed(unet, classical, diameter_px=(d, d, d))
         rows.append({
             "set": name, "group": c["group"], "volfrac": c["volfrac"], "unet_volfrac": phi,
             "f1_unet": evaluate(sim.truth, unet, diameter=d).f1,
@@ -108,7 +109,7 @@ def main() -> None:
         + "\n\nMeans per volume fraction (both detectors at their defaults):\n\n"
         + phis
     )
-    update_section("Auto method", body, command="python bench/auto_method.py")
+    update_section("Auto method", body, command="python -m bench.benchmarks.auto_method")
 
 
 if __name__ == "__main__":

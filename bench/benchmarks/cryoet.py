@@ -1,16 +1,18 @@
 """Cryo-ET picking benchmark on the DeepFinder simulated tomograms (CZII F-beta 4).
 
-Usage::
+Usage (from the repository root; ``python -m bench`` runs the ``--refit`` line)::
 
-    python bench/cryoet.py --init picker_czii_synthetic_v1   # fine-tune; ~25 min on 2 cores
-    python bench/cryoet.py                 # from scratch; ~60 min on 2 cores
-    python bench/cryoet.py --steps 200     # a smoke run (not for reporting)
-    python bench/cryoet.py --init picker_czii_synthetic_v1 --seed 20261123 20261124
+    python -m bench.benchmarks.cryoet --init picker_czii_synthetic_v1   # fine-tune; ~25 min
+    python -m bench.benchmarks.cryoet                 # from scratch; ~60 min on 2 cores
+    python -m bench.benchmarks.cryoet --steps 200     # a smoke run (not for reporting)
+    python -m bench.benchmarks.cryoet --init picker_czii_synthetic_v1 --seed 20261123 20261124
                                            # a seed ensemble: one picker per seed, averaged
-    python bench/cryoet.py --init picker_czii_synthetic_v1 --refit
+    python -m bench.benchmarks.cryoet --init picker_czii_synthetic_v1 --refit
                                            # then retrain on tomo1-6, keeping the thresholds
+    python -m bench.benchmarks.cryoet --quick         # two pickers of a few steps into
+                                           # bench/out/quick/cryoet (for cryoet_seeds --quick)
 
-Split (fixed, never changed after looking at test figures):
+Split (fixed, never changed after looking at test figures; :mod:`bench.common.splits`):
 
 * train: DeepFinder tomo1-5 (with ``--init picker_czii_synthetic_v1``, fine-tuned from the
   shipped picker pre-trained on voxpick's synthetic tomograms: its feature layers are copied,
@@ -20,10 +22,11 @@ Split (fixed, never changed after looking at test figures):
 
 The nine DeepFinder classes have no names in the data: they are ``class_1`` .. ``class_9``, with
 radii estimated from the training tomograms' label maps (equivalent-sphere radius of one
-particle's mask). The voxel size is taken as 10 Angstrom (the match radius, half the class
-radius, is the same in voxels whatever the true size). Scores use
+particle's mask; :mod:`bench.common.deepfinder`). The voxel size is taken as 10 Angstrom (the
+match radius, half the class radius, is the same in voxels whatever the true size). Scores use
 :func:`voxpick.metrics.czii_score` with every class weighted 1. Reads
-../shared/data/cryoet-sim-deepfinder in place; writes docs/benchmarks.md ("Cryo-ET picking, ...").
+../shared/data/cryoet-sim-deepfinder in place; writes the section "Cryo-ET picking, DeepFinder
+tomograms" of docs/benchmarks.md (whichever variant ran last; its text names the variant).
 """
 
 from __future__ import annotations
@@ -32,79 +35,40 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from voxpick.io.czii_csv import picks_to_angstrom
-from voxpick.io.deepfinder import read_deepfinder_objlist
-from voxpick.io.volume import read_volume
-from voxpick.metrics.czii import CziiParticle, czii_score
-from voxpick.ml.picker_data import LabelledTomogram, labelled_tomogram
-from voxpick.ml.picker_infer import choose_thresholds, pick_particles
-from voxpick.ml.picker_store import (
-    PickerClass,
-    PickerModel,
-    ensemble_pickers,
-    load_picker,
-    save_picker,
+from bench.common.deepfinder import DATA, VOXEL_A, candidates, class_radii, in_angstrom, load
+from bench.common.paths import OUT as BENCH_OUT
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import (
+    DEEPFINDER_TEST,
+    DEEPFINDER_TRAIN,
+    DEEPFINDER_TRAIN_SEED,
+    DEEPFINDER_VALIDATION,
 )
-from voxpick.ml.picker_train import PickerTrainConfig, train_picker
+from voxpick.cryoet import (
+    LabelledTomogram,
+    PickerClass,
+    PickerTrainConfig,
+    choose_thresholds,
+    ensemble_pickers,
+    labelled_tomogram,
+    load_picker,
+    pick,
+    save_picker,
+    train_picker,
+)
+from voxpick.metrics.czii import CziiParticle, czii_score
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "cryoet-sim-deepfinder"
-OUT = ROOT / "bench" / "out" / "cryoet"
-VOXEL_A = 10.0
-TRAIN, VALIDATION, TEST = (1, 2, 3, 4, 5), (6,), (7, 8)
-SEED = 20261123
+OUT = BENCH_OUT / "cryoet"
+TRAIN, VALIDATION, TEST = DEEPFINDER_TRAIN, DEEPFINDER_VALIDATION, DEEPFINDER_TEST
+SEED = DEEPFINDER_TRAIN_SEED
+TITLE = "Cryo-ET picking, DeepFinder tomograms"
+#: ``--quick``: a few training steps for each of two seeds, into ``QUICK_OUT/seed_S``
+QUICK_STEPS, QUICK_SEEDS, QUICK_OUT = 4, [SEED, SEED + 1], BENCH_OUT / "quick" / "cryoet"
 #: Training steps. Chosen on tomo6 alone: from 1000 to 3000 to 6000 steps the validation
 #: log-likelihood of the true class rose (-1.18, -0.54, -0.31 with the shipped initialisation).
 STEPS = 6000
-
-
-def _in_angstrom(picks: pd.DataFrame, *, voxel_size: float, experiment: str) -> pd.DataFrame:
-    return picks_to_angstrom(picks, voxel_size=voxel_size).assign(experiment=experiment)
-
-
-def load(i: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Tomogram ``i`` (z, y, x) and its picks (``particle_type`` class_k, voxels)."""
-    vol = read_volume(DATA / f"tomo{i}_data.h5", key="dataset").astype(np.float32)
-    picks = read_deepfinder_objlist(DATA / f"tomo{i}_objlist.xml")
-    picks["particle_type"] = "class_" + picks["particle_type"]
-    return vol, picks
-
-
-def class_radii(indices: tuple[int, ...]) -> dict[str, float]:
-    """Equivalent-sphere radius (voxels) of one particle per class, from the label maps."""
-    voxels: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for i in indices:
-        target = read_volume(DATA / f"tomo{i}_target.h5", key="dataset")
-        _, picks = load(i)
-        n_vox = np.bincount(target.ravel().astype(np.int64), minlength=10)
-        for name, n in picks["particle_type"].value_counts().items():
-            label = int(str(name).split("_")[1])
-            voxels[str(name)] = voxels.get(str(name), 0.0) + float(n_vox[label])
-            counts[str(name)] = counts.get(str(name), 0) + int(n)
-    return {
-        k: float((3 * voxels[k] / counts[k] / (4 * np.pi)) ** (1 / 3))
-        for k in sorted(voxels, key=lambda s: int(s.split("_")[1]))
-    }
-
-
-def candidates(
-    picker: PickerModel | Path, indices: tuple[int, ...], *, tta: bool = False
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All candidates (threshold 0) and the truth of tomograms ``indices``, in Angstrom."""
-    if not isinstance(picker, PickerModel):
-        picker = load_picker(picker, device="cpu")
-    found, truth = [], []
-    for i in indices:
-        vol, picks = load(i)
-        cand = pick_particles(vol, model=picker, thresholds=0.0, tta=tta)
-        found.append(_in_angstrom(cand, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-        truth.append(_in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-    return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
 
 
 def train_one(
@@ -148,7 +112,16 @@ def main() -> None:
         "--seed", type=int, nargs="+", default=[SEED],
         help="training seed; several train one picker each (OUT/seed_S) and average them",
     )  # fmt: skip
+    parser.add_argument(
+        "--quick", action="store_true",
+        help=f"{QUICK_STEPS} steps for seeds {QUICK_SEEDS} into {QUICK_OUT}, not for docs",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.quick:  # unless given: few steps, two seeds, a scratch folder; never the docs
+        args.no_write = True
+        args.steps = QUICK_STEPS if args.steps == STEPS else args.steps
+        args.out = QUICK_OUT if args.out == OUT else args.out
+        args.seed = QUICK_SEEDS if args.seed == [SEED] else args.seed
     if not DATA.exists():
         print(f"{DATA} is absent: nothing to do")
         return
@@ -213,10 +186,10 @@ def main() -> None:
     for i in TEST:
         vol, truth = load(i)
         t1 = time.perf_counter()
-        found = pick_particles(vol, model=picker, tta=args.tta)
+        found = pick(vol, model=picker, tta=args.tta)
         pick_s += (time.perf_counter() - t1) / len(TEST)
-        picks.append(_in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-        truths.append(_in_angstrom(truth, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
+        picks.append(in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
+        truths.append(in_angstrom(truth, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
     sub = pd.concat(picks, ignore_index=True)
     truth_test = pd.concat(truths, ignore_index=True)
     particles = [CziiParticle(c.name, c.radius_A, 1) for c in classes]
@@ -261,16 +234,8 @@ def main() -> None:
         + "\n\nThresholds (score = objectness x class probability): "
         + ", ".join(f"{k} {v:.3f}" for k, v in thresholds.items())
     )
-    if args.init:
-        title, command = f"Cryo-ET picking, fine-tuned from {args.init}", "--init " + args.init
-    else:
-        title, command = "Cryo-ET picking, from scratch", ""
-    if ensemble:
-        title = title.replace("picking,", f"picking, ensemble of {len(seeds)},")
-    if args.rotate:
-        title += f", rotations up to {args.rotate:g} degrees"
+    command = "--init " + args.init if args.init else ""
     if args.refit:
-        title += ", refit on tomo1-6"
         command += " --refit"
     if args.steps != STEPS:
         command += f" --steps {args.steps}"
@@ -282,7 +247,7 @@ def main() -> None:
         command += f" --rotate {args.rotate:g}"
     if seeds != [SEED]:
         command += " --seed " + " ".join(map(str, seeds))
-    update_section(title, body, command=f"python bench/cryoet.py {command}".strip())
+    update_section(TITLE, body, command=f"python -m bench.benchmarks.cryoet {command}".strip())
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Accuracy benchmark: voxpick vs trackpy (defaults, and tuned on a separate calibration set).
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/accuracy.py            # 60 + 10 volumes of 128^3, about 15-25 min on 2 cores
-    python bench/accuracy.py --quick    # 14 volumes of 64^3, a smoke run (not for reporting)
+    python -m bench.benchmarks.accuracy          # 60 + 10 volumes of 128^3, 15-25 min on 2 cores
+    python -m bench.benchmarks.accuracy --quick  # 7 volumes of 64^3, a smoke run (not reported)
 
 The reported set and the calibration set are drawn from the same distributions with different
-seeds; trackpy's tuned parameters (diameter, separation, minmass) are chosen by a sweep on the
-calibration set only, per volume-fraction bin, and never see the reported set. Writes the
+seeds (:mod:`bench.common.splits`); trackpy's tuned parameters (diameter, separation, minmass)
+are chosen by a sweep on the calibration set only, per volume-fraction bin, and never see the
+reported set. Writes the
 tables to docs/benchmarks.md ("Accuracy on simulated volumes") and PNGs to docs/img/.
 
 Every method is scored twice on each volume: precision, recall, F1, localisation error and the
@@ -37,15 +38,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from _peers import odd_size
-from _report import update_section
+from bench.common.colloids import simulate_condition
+from bench.common.paths import DOCS, OUT
+from bench.common.peers import odd_size
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import ACCURACY_CALIBRATION_SEED, ACCURACY_REPORT_SEED
 from voxpick.metrics import average_precision, challenge_ap, evaluate, pr_curve
-from voxpick.simulate import simulate_volume
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 PHI_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55)
 SNR_EDGES = (1.0, 3.0, 6.0, 10.01)
-REPORT_SEED, CALIBRATION_SEED = 20261122, 777
 
 # trackpy tuning grid: diameter and z-diameter as multiples of 2r, separation as multiple of 2r,
 # minmass as a quantile of the candidates' mass (applied after one locate with minmass=0).
@@ -53,6 +54,10 @@ TP_DIAMETER = (0.8, 1.0, 1.3)
 TP_Z_STRETCH = (1.0, 1.6)
 TP_SEPARATION = (0.4, 0.5, 0.6, 0.8)
 TP_MASS_QUANTILE = (0.0, 0.1, 0.25, 0.4)
+#: (diameter, z_stretch, separation) values swept; ``--quick`` tries one of each
+Grid = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
+TP_GRID: Grid = (TP_DIAMETER, TP_Z_STRETCH, TP_SEPARATION)
+QUICK_TP_GRID: Grid = ((1.0,), (1.0,), (0.5,))
 #: lowest score of the classical candidates and lowest peak height of the U-Net ones
 CLASSICAL_MIN_SCORE, UNET_MIN_SCORE = 0.0, 0.01
 
@@ -115,8 +120,8 @@ def conditions(n_per_bin: int, n_challenge: int, seed: int) -> list[dict[str, An
 
 
 def simulate(cond: dict[str, Any], size: int) -> Any:
-    keys = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
-    return simulate_volume(size, rng=cond["seed"], **{k: cond[k] for k in keys})
+    """The volume of one :func:`conditions` entry, ``size``^3."""
+    return simulate_condition({**cond, "size": size})
 
 
 #: a detector's (operating point, full candidate list)
@@ -125,24 +130,24 @@ Found = tuple[pd.DataFrame, pd.DataFrame]
 
 def run_voxpick(volume: np.ndarray, r: float) -> Found:
     """Classical detections (rows above the automatic threshold) and all candidates."""
-    from voxpick.detect import locate
+    from voxpick import locate
 
     candidates = locate(volume, diameter=2 * r, method="classical", min_score=CLASSICAL_MIN_SCORE)
     main = ~candidates["sharp_only"].astype(bool)  # the second finder adds candidates only
-    found = candidates[(candidates["score"] >= candidates.attrs["threshold"]) & main]
+    found = candidates[(candidates["score"] >= 1.0) & main]  # score 1 = the threshold
     return found.reset_index(drop=True), candidates
 
 
 def unet_available() -> bool:
-    """Whether the shipped U-Net weights are installed (``bench/train_default.py``)."""
+    """Whether the shipped U-Net weights are installed (``bench/recipes/train_default.py``)."""
     import voxpick  # no torch import here: forked workers must not inherit torch's threads
 
-    return (Path(voxpick.__file__).parent / "ml" / "weights" / "unet_colloids_v1.pt").is_file()
+    return (Path(voxpick.__file__).parent / "nn" / "weights" / "unet_colloids_v1.pt").is_file()
 
 
 def run_unet(volume: np.ndarray, r: float) -> Found:
     """U-Net detections at its shipped threshold, and its peaks down to ``UNET_MIN_SCORE``."""
-    from voxpick.detect import locate
+    from voxpick import locate
 
     found = locate(volume, diameter=2 * r, method="unet")
     candidates = locate(volume, diameter=2 * r, method="unet", threshold=UNET_MIN_SCORE)
@@ -151,10 +156,10 @@ def run_unet(volume: np.ndarray, r: float) -> Found:
 
 def run_auto(volume: np.ndarray, r: float) -> Found:
     """``method="auto"`` detections, and the full candidate list of the detector it chose."""
-    from voxpick.detect import locate
+    from voxpick import locate
 
     found = locate(volume, diameter=2 * r, method="auto")
-    chosen = run_unet if found.attrs["method"] == "unet" else run_voxpick
+    chosen = run_unet if found.attrs["detector"] == "unet" else run_voxpick
     return found, chosen(volume, r)[1]
 
 
@@ -222,11 +227,11 @@ def recall_at_precision(truth, found, r, precision: float) -> float:
 
 
 # --------------------------------------------------------------------------- calibration
-def _calibrate_one(args: tuple[dict[str, Any], int]) -> list[dict[str, Any]]:
-    cond, size = args
+def _calibrate_one(args: tuple[dict[str, Any], int, Grid]) -> list[dict[str, Any]]:
+    cond, size, grid = args
     sim = simulate(cond, size)
     rows = []
-    for dia, zs, sep in itertools.product(TP_DIAMETER, TP_Z_STRETCH, TP_SEPARATION):
+    for dia, zs, sep in itertools.product(*grid):
         base = {"diameter": dia, "z_stretch": zs, "separation": sep, "mass_quantile": 0.0}
         found, _ = run_trackpy(sim.volume, cond["radius"], base)
         for q in TP_MASS_QUANTILE:
@@ -241,11 +246,11 @@ def _calibrate_one(args: tuple[dict[str, Any], int]) -> list[dict[str, Any]]:
 
 
 def calibrate_trackpy(
-    conds: list[dict[str, Any]], size: int, workers: int
+    conds: list[dict[str, Any]], size: int, workers: int, grid: Grid = TP_GRID
 ) -> dict[float, dict[str, float]]:
     """Best trackpy parameters per volume-fraction bin, by mean F1 on the calibration set."""
     with ProcessPoolExecutor(workers, mp_context=SPAWN) as pool:
-        rows = [r for rs in pool.map(_calibrate_one, [(c, size) for c in conds]) for r in rs]
+        rows = [r for rs in pool.map(_calibrate_one, [(c, size, grid) for c in conds]) for r in rs]
     df = pd.DataFrame(rows)
     keys = ["diameter", "z_stretch", "separation", "mass_quantile"]
     best: dict[float, dict[str, float]] = {}
@@ -303,17 +308,6 @@ def summarise(df: pd.DataFrame, by: str) -> pd.DataFrame:
     return df.groupby([by, "method"])[cols].mean().round(3).reset_index()
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "---|" * len(df.columns)
-    lines = [head, sep]
-    for row in df.itertuples(index=False):
-        lines.append(
-            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        )
-    return "\n".join(lines)
-
-
 def plot(df: pd.DataFrame, path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -340,11 +334,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-unet", action="store_true", help="skip the learned detector")
     args = parser.parse_args()
-    n_bin, n_chal, size, cal_bin = (2, 2, 64, 1) if args.quick else (10, 10, 128, 3)
-    report = conditions(n_bin, n_chal, REPORT_SEED)
-    calib = [c for c in conditions(cal_bin, 0, CALIBRATION_SEED)]
+    n_bin, n_chal, size, cal_bin = (1, 1, 64, 1) if args.quick else (10, 10, 128, 3)
+    report = conditions(n_bin, n_chal, ACCURACY_REPORT_SEED)
+    calib = [c for c in conditions(cal_bin, 0, ACCURACY_CALIBRATION_SEED)]
     t0 = time.time()
-    tuned = calibrate_trackpy(calib, 64, args.workers)
+    tuned = calibrate_trackpy(calib, 64, args.workers, QUICK_TP_GRID if args.quick else TP_GRID)
     print(f"calibrated trackpy on {len(calib)} volumes of 64^3 in {time.time() - t0:.0f} s")
     for phi, p in tuned.items():
         print(f"  volfrac {phi}: {p}")
@@ -354,9 +348,8 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, mp_context=SPAWN) as pool:
         df = pd.DataFrame([r for rs in pool.map(_evaluate_one, jobs) for r in rs])
     df["snr_bin"] = pd.cut(df["snr"], SNR_EDGES, right=False).astype(str)
-    out = Path(__file__).resolve().parent / "out"
-    out.mkdir(exist_ok=True)
-    df.to_csv(out / ("accuracy_quick.csv" if args.quick else "accuracy.csv"), index=False)
+    OUT.mkdir(parents=True, exist_ok=True)
+    df.to_csv(OUT / ("accuracy_quick.csv" if args.quick else "accuracy.csv"), index=False)
 
     general = df[df["group"] == "general"]
     overall = general.groupby("method")[[*SCORES, *INTERIOR]].mean().round(3)
@@ -392,11 +385,11 @@ def main() -> None:
             "reaches 0.95): swept over the full candidate "
             f"list (classical `min_score={CLASSICAL_MIN_SCORE:g}`, U-Net peak threshold "
             f"{UNET_MIN_SCORE:g}, trackpy without minmass; see the script's docstring).",
-            "**Overall (general set)**\n\n" + to_markdown(overall.reset_index()),
-            "**Challenge test conditions**\n\n" + to_markdown(chal.reset_index()),
+            "**Overall (general set)**\n\n" + markdown_table(overall.reset_index()),
+            "**Challenge test conditions**\n\n" + markdown_table(chal.reset_index()),
             "**Target (classical vs tuned trackpy, dense)**: " + target,
-            "**Per volume fraction**\n\n" + to_markdown(summarise(general, "volfrac")),
-            "**Per SNR**\n\n" + to_markdown(summarise(general, "snr_bin")),
+            "**Per volume fraction**\n\n" + markdown_table(summarise(general, "volfrac")),
+            "**Per SNR**\n\n" + markdown_table(summarise(general, "snr_bin")),
             "trackpy tuned parameters (chosen on the calibration set; diameter and separation "
             "in units of 2r, z_stretch multiplies both along z, mass_quantile drops the dimmest "
             "fraction):\n\n" + tuned_md,
@@ -407,7 +400,9 @@ def main() -> None:
     if not args.quick:
         (DOCS / "img").mkdir(exist_ok=True)
         plot(df, DOCS / "img" / "accuracy.png")
-        update_section("Accuracy on simulated volumes", body, command="python bench/accuracy.py")
+        update_section(
+            "Accuracy on simulated volumes", body, command="python -m bench.benchmarks.accuracy"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """How elongated along z do particles look: real confocal volumes against the simulator.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/psf_anisotropy.py            # ~20 s; writes docs/benchmarks.md
+    python -m bench.benchmarks.psf_anisotropy            # ~20 s; writes docs/benchmarks.md
+    python -m bench.benchmarks.psf_anisotropy --quick    # simulated volumes only; writes nothing
 
 For every volume, the half-width (lag at which it falls to half) of the image autocorrelation
 along z, y and x, normalised by its value at lag 1 so that pixel noise (which only correlates at
@@ -12,7 +13,7 @@ stacks of ../shared/data/colloids-real (read in place). Simulated: ``simulate_vo
 (lateral PSF FWHM 0.2 um, z/xy aspect 2.5) at the particle size and pixel radius of the real
 PMMA and silica samples, and at the colloid challenge's hardest test conditions (volume
 fraction 0.55, r 6-11 px, particle_size 0.21-0.30 um, SNR = CNR = 3) used in
-``bench/accuracy.py``. Writes the table to docs/benchmarks.md ("PSF anisotropy ...").
+``bench/benchmarks/accuracy.py``. Writes the table to docs/benchmarks.md ("PSF anisotropy ...").
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from real_data import DATA, VOLUMES, load
+from bench.common.paths import DATA
+from bench.common.real_volumes import VOLUMES, load
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import PSF_SIMULATED_SEED
 from voxpick.simulate import simulate_volume
 
 REAL = ("abraham", "katherine", "abraham_old", "emily_old", "katherine_old", "levke_v1", "levke_v2")
@@ -67,9 +70,12 @@ def half_widths(volume: np.ndarray) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--quick", action="store_true", help="simulated volumes only, no docs")
     args = parser.parse_args()
+    if args.quick:
+        args.no_write = True
     rows = []
-    for name in REAL:
+    for name in () if args.quick else REAL:
         rel, shape, diameter, _, _ = VOLUMES[name]
         if not (DATA / rel).exists():
             continue
@@ -77,7 +83,7 @@ def main() -> None:
         rows.append({"volume": f"real {name}", "suggested d (z,y,x) px": str(diameter),
                      "hw_z": hz, "hw_y": hy, "hw_x": hx})  # fmt: skip
     for label, kw in SIMULATED.items():
-        sim = simulate_volume(128, rng=20261130, **kw)  # type: ignore[arg-type]
+        sim = simulate_volume(128, rng=PSF_SIMULATED_SEED, **kw)  # type: ignore[arg-type]
         hz, hy, hx = half_widths(sim.volume)
         d = f"{2 * float(kw['radius']):g}"
         rows.append({"volume": label, "suggested d (z,y,x) px": f"({d}, {d}, {d})",
@@ -102,7 +108,7 @@ def main() -> None:
     )
     update_section(
         "PSF anisotropy: real volumes against the simulator", body,
-        command="python bench/psf_anisotropy.py",
+        command="python -m bench.benchmarks.psf_anisotropy",
     )  # fmt: skip
 
 

@@ -1,21 +1,22 @@
 """Train the shipped heatmap U-Net and install it into the package.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/train_default.py                    # v1's recipe, ~30 min on 2 CPU cores
-    python bench/train_default.py --resume           # continue after an interruption
-    python bench/train_default.py --install-only     # copy finished weights into the package
-    python bench/train_default.py --validate --write # choose the threshold, write the model card
-    python bench/train_default.py --init unet_colloids_v1 --steps N --seed S --lr LR \
+    python -m bench.recipes.train_default                    # v1's recipe, ~30 min, 2 CPU cores
+    python -m bench.recipes.train_default --resume           # continue after an interruption
+    python -m bench.recipes.train_default --install-only     # copy finished weights in
+    python -m bench.recipes.train_default --validate --write # choose the threshold, write card
+    python -m bench.recipes.train_default --init unet_colloids_v1 --steps N --seed S --lr LR \
         --name unet_colloids_v2 --out bench/out/train_v2   # continue a shipped model
         [--ranges '{"p_dense": 0.6}']                      # with other training ranges
         [--channels 24,48,96,192]                          # a wider network
 
-Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed 20261122
-unless ``--seed``) into ``--out`` (default ``bench/out/train_default/``) and, when it
-finishes, copies ``model.pt``/``model.json`` to ``src/voxpick/ml/weights/NAME.{pt,json}``
-(``--name``, default ``unet_colloids_v1``). ``--validate --write`` chooses the default peak
-threshold on validation volumes and writes the test figures into that JSON and the model card.
+Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed
+``UNET_TRAIN_SEED`` of :mod:`bench.common.splits` unless ``--seed``) into ``--out`` (default
+``bench/out/train_default/``) and, when it finishes, copies ``model.pt``/``model.json`` to
+``src/voxpick/nn/weights/NAME.{pt,json}`` (``--name``, default ``unet_colloids_v1``).
+``--validate --write`` chooses the default peak threshold on validation volumes (``VAL_SEED``)
+and writes the test figures (``TEST_SEED``) into that JSON and the model card.
 """
 
 from __future__ import annotations
@@ -24,21 +25,22 @@ import argparse
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from real_data import DATA, VOLUMES, load, structure, trackpy_tuned
+from bench.common.colloids import THRESHOLDS, conditions, simulate_condition
+from bench.common.paths import DATA, OUT, WEIGHTS
+from bench.common.peers import trackpy_tuned
+from bench.common.real_volumes import VOLUMES, load, structure
+from bench.common.splits import CARD_SPEED_SEED, TEST_SEED, UNET_TRAIN_SEED, VAL_SEED
 from voxpick.ml import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "src" / "voxpick" / "ml" / "weights"
-TRAIN_SEED = 20261122
 DEFAULT_NAME = "unet_colloids_v1"
+COMMAND = "python -m bench.recipes.train_default"
 
 
 def install(run_dir: Path, name: str) -> None:
@@ -52,96 +54,8 @@ def install(run_dir: Path, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- validation
-VAL_SEED, TEST_SEED = 4242, 5150  # threshold choice / reported figures; never training seeds
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
-PHIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55)
-
-
-def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, Any]]:
-    """Seeded simulation conditions: a broad mix and the challenge's hard test condition."""
-    gen = np.random.default_rng(seed)
-    out = []
-    for i in range(n_general):
-        snr = float(gen.uniform(1.0, 10.0))
-        out.append({
-            "group": "general", "size": 96, "volfrac": PHIS[i % len(PHIS)],
-            "radius": float(gen.uniform(3.0, 10.0)), "particle_size": float(gen.uniform(0.1, 1.0)),
-            "snr": snr, "cnr": float(min(gen.uniform(1.0, 10.0), snr)),
-            "polydispersity": float(gen.uniform(0.0, 0.08)),
-            "brightness": float(gen.uniform(120, 230)), "seed": int(gen.integers(2**31 - 1)),
-        })  # fmt: skip
-    for _ in range(n_challenge):
-        out.append({
-            "group": "phi0.55 SNR=CNR=3", "size": 128, "volfrac": 0.55,
-            "radius": float(gen.uniform(6.0, 11.0)),
-            "particle_size": float(gen.uniform(0.21, 0.30)), "snr": 3.0, "cnr": 3.0,
-            "polydispersity": 0.0, "brightness": float(gen.uniform(120, 230)),
-            "seed": int(gen.integers(2**31 - 1)),
-        })  # fmt: skip
-    return out
-
-
-#: Keys of a :func:`conditions` entry that are :func:`~voxpick.simulate.simulate_volume` arguments.
-SIM_KEYS = ("volfrac", "radius", "particle_size", "snr", "cnr", "polydispersity", "brightness")
-
-
-#: Seeds of the calibration volumes (general ranges, 9 each) on which post-processing rules are
-#: chosen before they are checked on the validation volumes (``VAL_SEED``).
-CALIBRATION_SEEDS = (778, 779)
-
-
-def rule_sets(quick: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Calibration and validation conditions for choosing a rule (1 + 1 and 2 + 2 if quick)."""
-    n_cal = 1 if quick else 9
-    cal = [c for s in CALIBRATION_SEEDS for c in conditions(s, n_cal, 0)]
-    return cal, conditions(VAL_SEED, 2 if quick else 18, 2 if quick else 6)
-
-
-class RuleRun(NamedTuple):
-    """What :func:`measure_rule_sets` measured: the rows, both condition sets, the model."""
-
-    df: pd.DataFrame
-    cal: list[dict[str, Any]]
-    val: list[dict[str, Any]]
-    model: Any
-    quick: bool
-
-
-def measure_rule_sets(
-    measure: Callable[[list[dict[str, Any]], Any, str], list[dict[str, Any]]],
-) -> RuleRun:
-    """Parse ``--quick``, load the shipped model on the CPU and measure both rule sets.
-
-    Parameters
-    ----------
-    measure : callable
-        ``measure(conditions, model, set_name)`` returning one dict per volume.
-
-    Returns
-    -------
-    RuleRun
-        The calibration rows (``set_name`` "calibration") followed by the validation ones.
-    """
-    from voxpick.ml import load_model
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="6 volumes, not for docs")
-    quick = parser.parse_args().quick
-    model = load_model(device="cpu")
-    cal, val = rule_sets(quick)
-    rows = measure(cal, model, "calibration") + measure(val, model, "validation")
-    return RuleRun(pd.DataFrame(rows), cal, val, model, quick)
-
-
-def simulate_condition(c: dict[str, Any], **overrides: Any) -> Any:
-    """Simulate the volume of one :func:`conditions` entry; ``overrides`` replace its settings."""
-    from voxpick.simulate import simulate_volume
-
-    return simulate_volume(c["size"], rng=c["seed"], **({k: c[k] for k in SIM_KEYS} | overrides))
-
-
 def run_trackpy(volume: np.ndarray, d: float) -> pd.DataFrame:
-    """trackpy as an expert sets it for dense samples (``bench/real_data.py``), mass as score."""
+    """trackpy as an expert sets it for dense samples (:mod:`bench.common.peers`), mass as score."""
     found = trackpy_tuned(volume, (d, d, d), False)
     return found.rename(columns={"mass": "score"})[["z", "y", "x", "score"]]
 
@@ -163,28 +77,26 @@ def score_all(truth: pd.DataFrame, found: pd.DataFrame, d: float) -> dict[str, f
 
 
 def evaluate_set(conds: list[dict[str, Any]], model: Any, *, others: bool) -> pd.DataFrame:
+    from voxpick import locate
     from voxpick.metrics import evaluate
-    from voxpick.ml import locate_unet
 
     rows = []
     for i, c in enumerate(conds):
         sim = simulate_condition(c)
         d = 2 * c["radius"]
         t0 = time.perf_counter()
-        found = locate_unet(sim.volume, diameter=d, model=model, threshold=0.05)
+        found = locate(sim.volume, diameter=d, method="unet", model=model, threshold=0.05)
         dt = time.perf_counter() - t0
         row = {**c, "n_true": len(sim.truth), "unet_s": dt}
         for t in THRESHOLDS:
-            ev = evaluate(sim.truth, found[found["score"] >= t], diameter=d)
+            ev = evaluate(sim.truth, found[found["heatmap"] >= t], diameter=d)
             row[f"f1@{t}"] = ev.f1
-        at = found[found["score"] >= model.threshold]
+        at = found[found["heatmap"] >= model.threshold]
         row.update({f"unet_{k}": v for k, v in score_all(sim.truth, at, d).items()})
         for k in ("ap", "r@p95", "best_f1"):  # score-swept figures use every candidate
             row[f"unet_{k}"] = score_all(sim.truth, found, d)[k]
         if others:
-            from voxpick.detect.classical import locate_classical
-
-            cl = locate_classical(sim.volume, diameter=d)
+            cl = locate(sim.volume, diameter=d, method="classical")
             row.update({f"classical_{k}": v for k, v in score_all(sim.truth, cl, d).items()})
             tp = run_trackpy(sim.volume, d)
             row.update({f"trackpy_{k}": v for k, v in score_all(sim.truth, tp, d).items()})
@@ -208,23 +120,24 @@ def summary_table(df: pd.DataFrame, methods: list[str]) -> str:
 
 
 def speed(model: Any, repeats: int = 3) -> dict[str, float]:
-    from voxpick.ml import locate_unet
+    from voxpick import locate
     from voxpick.simulate import simulate_volume
 
-    sim = simulate_volume(128, radius=4, volfrac=0.5, particle_size=0.5, snr=5, cnr=3, rng=7)
-    locate_unet(sim.volume[:48, :48, :48], diameter=8, model=model)  # warm-up
+    sim = simulate_volume(
+        128, radius=4, volfrac=0.5, particle_size=0.5, snr=5, cnr=3, rng=CARD_SPEED_SEED
+    )
+    locate(sim.volume[:48, :48, :48], diameter=8, method="unet", model=model)  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        locate_unet(sim.volume, diameter=8, model=model)
+        locate(sim.volume, diameter=8, method="unet", model=model)
         times.append(time.perf_counter() - t0)
     return {"median_s": float(np.median(times)), "worst_s": float(max(times))}
 
 
 def real_volumes(model: Any) -> str:
     """Counts and structure of the U-Net's and the classical method's picks on real volumes."""
-    from voxpick.detect.classical import locate_classical
-    from voxpick.ml import locate_unet
+    from voxpick import locate
 
     lines = ["| volume | shape | diameter | method | found | phi detected | median NN / d | "
              "NN < 0.8 d | g(r) first peak / d |", "|---" * 9 + "|"]  # fmt: skip
@@ -232,9 +145,9 @@ def real_volumes(model: Any) -> str:
         if not (DATA / rel).exists():
             continue
         vol = load(rel, shape)
-        for method, fn in (("unet", locate_unet), ("classical", locate_classical)):
+        for method in ("unet", "classical"):
             kw = {"model": model} if method == "unet" else {}
-            df = fn(vol, diameter=dia, invert=dark, **kw)
+            df = locate(vol, diameter=dia, method=method, invert=dark, **kw)
             f = structure(df, dia, vol.shape)
             lines.append(
                 f"| {name} | {'x'.join(map(str, vol.shape))} | {'/'.join(f'{d:g}' for d in dia)}"
@@ -267,10 +180,9 @@ def validate(args: argparse.Namespace) -> None:
     sp = speed(model)
     real = real_volumes(model)
     print(table, "\n", sp, "\n", real, flush=True)
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    test.to_csv(out / "unet_test.csv", index=False)
-    val.to_csv(out / "unet_val.csv", index=False)
+    OUT.mkdir(parents=True, exist_ok=True)
+    test.to_csv(OUT / "unet_test.csv", index=False)
+    val.to_csv(OUT / "unet_val.csv", index=False)
     if args.write:
         js = WEIGHTS / f"{name}.json"
         info = json.loads(js.read_text())
@@ -281,7 +193,7 @@ def validate(args: argparse.Namespace) -> None:
             "test": {"seed": TEST_SEED, "n_volumes": len(test), "table_markdown": table},
             "speed_128": sp,
             "real_volumes_markdown": real,
-            "command": "python bench/train_default.py --validate --write",
+            "command": f"{COMMAND} --validate --write",
         }
         js.write_text(json.dumps(info, indent=2) + "\n")
         card = WEIGHTS / f"{name}.md"
@@ -308,8 +220,8 @@ block) predicting a particle-centre heatmap, for `voxpick.locate(volume, diamete
 method="unet")` and for the default `method="auto"` on crowded volumes. Trained
 {info.get("date", "")} on the CPU ({info["torch"]}),
 {info["steps"]} steps in {info["train_seconds"] / 60:.0f} min, seed {cfg["seed"]}:
-`python bench/train_default.py` reproduces it; `python bench/train_default.py --validate
---write` chose the threshold and measured the figures below.
+`{COMMAND}` reproduces it; `{COMMAND} --validate --write` chose the threshold and
+measured the figures below.
 
 ## Training data (simulated on the fly by `voxpick.simulate`, nothing else)
 
@@ -356,9 +268,9 @@ See docs/benchmarks.md for the full benchmark against the classical method and t
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "train_default")
+    ap.add_argument("--out", type=Path, default=OUT / "train_default")
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=TRAIN_SEED)
+    ap.add_argument("--seed", type=int, default=UNET_TRAIN_SEED)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--install-only", action="store_true")
     ap.add_argument("--no-install", action="store_true")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bench.common.paths import DOCS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DOC = DOCS / "benchmarks.md"
 HEADER = (
     "# Benchmarks\n\n"
-    "Every table here is written by a script under `bench/`; the command that reproduces it is\n"
-    "given with it. Times are medians of repeated runs on the stated machine.\n"
+    "Every table here is written by a module under `bench/benchmarks/` (one section each; see\n"
+    "bench/README.md); the command that reproduces it is given with it. Times are medians of\n"
+    "repeated runs on the stated machine.\n"
 )
 
 

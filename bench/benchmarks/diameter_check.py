@@ -1,16 +1,16 @@
 """How often ``check_diameter`` is right on simulated volumes whose true diameter is known.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/diameter_check.py [--factors 1.0 1.3 1.6] [--quick]
+    python -m bench.benchmarks.diameter_check [--factors 1.0 1.3 1.6] [--quick]
 
-The volumes are the model card's test set (``bench/train_default.py``, seed 5150: 24 volumes of
-the general ranges and 10 at the challenge's hardest condition), never used to set the check's
-constants (those were set beforehand and looked at on the validation seed 4242 only). Each
-volume is checked with its true diameter and with a diameter too large by each factor, with
-both voxpick methods. A *too large* verdict at factor 1 is a false alarm; at a factor above 1
-it is a hit when the suggested diameter is close to the truth. Writes the section "Diameter
-check" of docs/benchmarks.md.
+The volumes are the model card's test set (``bench/recipes/train_default.py``, seed 5150: 24
+volumes of the general ranges and 10 at the challenge's hardest condition), never used to set
+the check's constants (those were set beforehand and looked at on the validation seed 4242
+only). Each volume is checked with its true diameter and with a diameter too large by each
+factor, with both voxpick methods. A *too large* verdict at factor 1 is a false alarm; at a
+factor above 1 it is a hit when the suggested diameter is close to the truth. Writes the section
+"Diameter check" of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import TEST_SEED, conditions, simulate_condition
+from bench.common.colloids import conditions, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import TEST_SEED
 from voxpick.analysis import check_diameter
 
 VERDICTS = ("consistent", "too large", "inconsistent", "too few")
@@ -75,7 +76,9 @@ def main() -> None:
         "Above 1, *too large* is the right answer, and the suggested diameter should be near "
         "the true one."
     )
-    update_section("Diameter check", note + "\n\n" + body, command="python bench/diameter_check.py")
+    update_section(
+        "Diameter check", note + "\n\n" + body, command="python -m bench.benchmarks.diameter_check"
+    )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,18 @@
 """What limits detection at the colloid challenge's hardest condition: noise or the PSF?
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/hardest_condition.py [--quick]
+    python -m bench.benchmarks.hardest_condition [--quick]
 
-The 6 hardest-condition volumes of the threshold-validation set of ``bench/train_default.py``
+The 6 hardest-condition volumes of the threshold-validation set of
+``bench/recipes/train_default.py``
 (seed 4242: volume fraction 0.55, SNR = CNR = 3, particle_size 0.21-0.30 um, r 6-11 px) are
 simulated again with the same packing, radius and brightness under other imaging: as drawn;
 with ten times less noise (SNR = CNR = 30); with particles larger relative to the PSF
 (particle_size 0.4, 0.5 and 0.6 um, i.e. a PSF up to half as wide in voxels); both. Each is
-located by the shipped U-Net and the classical detector at their defaults (also scored leaving out
-truth and detections within r of a face, as ``bench/accuracy.py``'s *_interior). Writes the
-section "Hardest condition: noise or PSF" of docs/benchmarks.md (means over the volumes;
+located by the shipped U-Net and the classical detector at their defaults (also scored leaving
+out truth and detections within r of a face, as ``bench/benchmarks/accuracy.py``'s *_interior).
+Writes the section "Hardest condition: noise or PSF" of docs/benchmarks.md (means over the volumes;
 matching at < r).
 """
 
@@ -22,11 +23,12 @@ import warnings
 
 import pandas as pd
 
-from _report import markdown_table, update_section
-from train_default import VAL_SEED, conditions, simulate_condition
-from voxpick.detect.classical import locate_classical
+from bench.common.colloids import conditions, simulate_condition
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import VAL_SEED
+from voxpick import locate
 from voxpick.metrics import evaluate
-from voxpick.ml import load_model, locate_unet
+from voxpick.ml import load_model
 
 SETTINGS = {  # name: (snr = cnr, particle_size or None for the drawn one)
     "as drawn (SNR=CNR=3)": (3.0, None),
@@ -54,8 +56,8 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found = {
-                    "unet": locate_unet(sim.volume, diameter=d, model=model),
-                    "classical": locate_classical(sim.volume, diameter=d),
+                    "unet": locate(sim.volume, diameter=d, method="unet", model=model),
+                    "classical": locate(sim.volume, diameter=d, method="classical"),
                 }
             for method, f in found.items():
                 ev = evaluate(sim.truth, f, diameter=d)
@@ -82,7 +84,9 @@ def main() -> None:
         "particle sizes the PSF, not the noise, limits both detectors.\n\n" + text
     )
     update_section(
-        "Hardest condition: noise or PSF", body, command="python bench/hardest_condition.py"
+        "Hardest condition: noise or PSF",
+        body,
+        command="python -m bench.benchmarks.hardest_condition",
     )
 
 

@@ -1,15 +1,17 @@
 """Pick a full-size CZII-like tomogram (184 x 630 x 630) with the shipped picker on the CPU.
 
-Usage::
+Usage (from the repository root)::
 
-    python bench/pick_full_size.py                  # one CZII layout, ~5 min on 2 cores
-    python bench/pick_full_size.py --experiment TS_6_4
+    python -m bench.benchmarks.pick_full_size                  # one CZII layout, ~5 min, 2 cores
+    python -m bench.benchmarks.pick_full_size --experiment TS_6_4
+    python -m bench.benchmarks.pick_full_size --quick          # a 64 x 192 x 192 tomogram with
+                                                               # random placement; writes nothing
 
 The tomogram is simulated (:func:`voxpick.simulate.simulate_tomogram`) with the particle
 positions and types of one real CZII training tomogram's expert picks
 (../shared/data/cryoet-czii-picks, read in place; random placement at CZII densities when it is
 absent), written as an MRC file, and picked through the same path as ``voxpick pick
-TOMOGRAM.mrc`` (the MRC reader, :func:`voxpick.ml.picker_infer.pick_particles` with the shipped
+TOMOGRAM.mrc`` (the MRC reader, :func:`voxpick.cryoet.pick` with the shipped
 picker and its thresholds, the CZII CSV writer). Reports wall-clock seconds, peak memory and the
 CZII score against the exact truth. The conditions (SNR 0.5, defocus 3 um, tilt +-60 degrees)
 are the simulator's defaults, inside the picker's training ranges; the layout was never used
@@ -26,18 +28,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from _report import markdown_table, update_section
+from bench.common.paths import DATA
+from bench.common.report import markdown_table, update_section
+from bench.common.splits import FULL_SIZE_TOMOGRAM_SEED
+from bench.common.synthetic_tomograms import VOXEL_A
+from voxpick.cryoet import DEFAULT_PICKER, load_picker, pick
 from voxpick.io import picks_to_angstrom, read_mrc, read_submission, write_mrc, write_submission
 from voxpick.metrics.czii import CZII_PARTICLES, czii_score
-from voxpick.ml.picker_infer import pick_particles
-from voxpick.ml.picker_store import DEFAULT_PICKER, load_picker
 from voxpick.simulate import czii_layout, simulate_tomogram
 
-ROOT = Path(__file__).resolve().parents[1]
-PICKS = ROOT.parent / "shared" / "data" / "cryoet-czii-picks" / "czii_train_picks.csv"
+PICKS = DATA / "cryoet-czii-picks" / "czii_train_picks.csv"
 SHAPE = (184, 630, 630)
-VOXEL_A = 10.012
-SEED = 777
+QUICK_SHAPE = (64, 192, 192)
+SEED = FULL_SIZE_TOMOGRAM_SEED
 
 
 def main() -> None:
@@ -45,9 +48,14 @@ def main() -> None:
     parser.add_argument("--experiment", default="TS_5_4")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--model", default=None, help="picker (default: the shipped one)")
+    parser.add_argument("--quick", action="store_true", help=f"a {QUICK_SHAPE} tomogram, no docs")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    if PICKS.is_file():
+    if args.quick:
+        args.no_write = True
+        vol, truth = simulate_tomogram(QUICK_SHAPE, voxel_size=VOXEL_A, rng=SEED)
+        source = "random placement at CZII densities, --quick"
+    elif PICKS.is_file():
         layout = czii_layout(PICKS, experiment=args.experiment, voxel_size=VOXEL_A)
         vol, truth = simulate_tomogram(SHAPE, layout=layout, voxel_size=VOXEL_A, rng=SEED)
         source = f"positions of the CZII expert picks of {args.experiment}"
@@ -62,7 +70,7 @@ def main() -> None:
         t1 = time.perf_counter()
         volume, voxel_size = read_mrc(mrc)
         picker = load_picker(args.model, device="cpu")
-        found = pick_particles(volume, model=picker, voxel_size=voxel_size)
+        found = pick(volume, model=picker, voxel_size=voxel_size)
         picks = picks_to_angstrom(found, voxel_size=voxel_size).assign(experiment="tomo")
         write_submission(csv, picks)
         pick_s = time.perf_counter() - t1
@@ -74,7 +82,8 @@ def main() -> None:
     score, table = czii_score(sol, submission)
     print(table.to_string(index=False))
     print(
-        f"{SHAPE} ({source}): simulated in {sim_s:.0f} s; read + pick + write in {pick_s:.0f} s; "
+        f"{QUICK_SHAPE if args.quick else SHAPE} ({source}): simulated in {sim_s:.0f} s; "
+        f"read + pick + write in {pick_s:.0f} s; "
         f"peak RSS {peak_gib:.1f} GiB; CZII score {score:.3f}"
     )
     if args.no_write:
@@ -89,7 +98,9 @@ def main() -> None:
         f"(competition weights, F-beta 4) {score:.3f}.** Synthetic data: not a figure for "
         "real tomograms.\n\n" + markdown_table(table[cols])
     )
-    update_section("Cryo-ET full-size tomogram", body, command="python bench/pick_full_size.py")
+    update_section(
+        "Cryo-ET full-size tomogram", body, command="python -m bench.benchmarks.pick_full_size"
+    )
 
 
 if __name__ == "__main__":

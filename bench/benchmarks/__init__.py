@@ -1,0 +1,1 @@
+"""Scripts that write docs/benchmarks.md, one section each; ``python -m bench`` runs them all."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the recipes, benchmarks and experiments (each helper in one place)."""

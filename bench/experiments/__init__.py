@@ -1,0 +1,1 @@
+"""Diagnostics and experiments not run by ``python -m bench``; their outcome is in docs/."""

@@ -1,0 +1,1 @@
+"""Scripts that make screenshots and figures for the docs."""

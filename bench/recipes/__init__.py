@@ -1,0 +1,1 @@
+"""Scripts that produce the weights shipped in ``src/voxpick/nn/weights``."""
