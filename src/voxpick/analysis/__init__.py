@@ -17,11 +17,8 @@ from voxpick.analysis.neighbours import (
 )
 from voxpick.analysis.order import steinhardt
 from voxpick.analysis.rdf import first_minimum, pair_correlation
-from voxpick.analysis.structure import (
-    close_pairs,
-    detected_volume_fraction,
-    nearest_neighbour_distances,
-)
+from voxpick.analysis.structure import close_pairs, nearest_neighbour_distances
+from voxpick.detect.measure import detected_volume_fraction
 
 __all__ = [
     "DEFAULT_CUTOFF_DIAMETERS",

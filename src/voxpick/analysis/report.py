@@ -26,7 +26,8 @@ from voxpick.analysis.neighbours import (
 )
 from voxpick.analysis.order import steinhardt
 from voxpick.analysis.rdf import first_minimum, pair_correlation
-from voxpick.analysis.structure import detected_volume_fraction, nearest_neighbour_distances
+from voxpick.analysis.structure import nearest_neighbour_distances
+from voxpick.detect.measure import detected_volume_fraction
 from voxpick.io.atomic import atomic_path
 from voxpick.validation import as_triple, check_positions, check_volume
 

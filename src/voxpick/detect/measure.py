@@ -1,11 +1,14 @@
-"""Brightness of each detection, for every detector: ``mass``, ``signal`` and ``background``."""
+"""Measurements of detections: brightness (mass, signal, background) and volume fraction."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from voxpick.detect.filters import local_background
 from voxpick.detect.maxima import ellipsoid_offsets, ellipsoid_stats
+from voxpick.validation import as_triple, check_positions
 
 
 def measure_particles(
@@ -50,3 +53,46 @@ def measure_particles(
     )
     signal = total / np.maximum(count, 1) - background
     return {"mass": mass, "signal": signal, "background": -background if invert else background}
+
+
+def detected_volume_fraction(
+    positions: Any,
+    *,
+    diameter: Any,
+    shape: tuple[int, int, int],
+    border: float | None = None,
+) -> float:
+    """Volume fraction implied by the detections, counted away from the faces.
+
+    Particles whose centres lie more than ``border`` voxels inside every face are counted, each
+    as an ellipsoid of the given diameter (voxels, scalar or (z, y, x)), over the inner volume.
+
+    Parameters
+    ----------
+    positions : array_like or pandas.DataFrame
+        ``(N, 3)`` positions (z, y, x) in voxels.
+    diameter : float or tuple of 3 float
+        Particle diameter in voxels.
+    shape : tuple of 3 int
+        Volume shape.
+    border : float, optional
+        Margin in voxels per face; half a diameter per axis by default.
+
+    Returns
+    -------
+    float
+        Detected volume fraction.
+    """
+    pos = check_positions(positions)
+    diam = np.asarray(as_triple(diameter, name="diameter"))
+    margin = diam / 2 if border is None else np.full(3, float(border))
+    lo = margin - 0.5
+    hi = np.asarray(shape, dtype=float) - 0.5 - margin
+    if np.any(hi <= lo):
+        raise ValueError(
+            f"shape={shape} leaves no inner volume after a border of {margin} voxels: "
+            "use a smaller border."
+        )
+    inside = np.all((pos >= lo) & (pos < hi), axis=1)
+    particle = np.pi / 6.0 * float(np.prod(diam))
+    return float(inside.sum() * particle / np.prod(hi - lo))

@@ -5,7 +5,7 @@ shrinks to a few voxels, where the classical detector loses most particles; the 
 detector is more precise on sparse, well-resolved samples, where the U-Net adds false peaks
 next to true particles (``docs/benchmarks.md``, "Accuracy on simulated volumes"). The U-Net's own
 detections tell the two cases apart: :class:`AutoDetector` runs the U-Net, measures the volume
-fraction its detections imply (:func:`voxpick.analysis.detected_volume_fraction`), and keeps
+fraction its detections imply (:func:`voxpick.detect.measure.detected_volume_fraction`), and keeps
 them when it is at least :data:`DENSE_VOLFRAC`; below, it runs the classical detector instead.
 On crowded volumes it also adds the classical detections that no U-Net detection lies within
 :data:`MISSED_DISTANCE` diameters of (:func:`add_missed`): particles the U-Net left out, such as
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from voxpick.analysis.structure import detected_volume_fraction
 from voxpick.detect.classical import ClassicalDetector
 from voxpick.detect.contract import Box, Detector, Setup
+from voxpick.detect.measure import detected_volume_fraction
 from voxpick.detect.schema import conform
 from voxpick.io.source import VolumeSource, central_box
 from voxpick.ml.detector import UNetDetector
