@@ -23,7 +23,7 @@ define new_venv
 	$(1)/bin/pip install -q $(2) $(TORCH)
 endef
 
-.PHONY: install demo test test-slow test-latest lint lock bench bench-quick clean
+.PHONY: install demo test test-slow test-faults test-latest lint lock bench bench-quick clean
 
 # Reinstalls when pyproject.toml or the lock changes.
 $(STAMP): pyproject.toml $(LOCK)
@@ -43,6 +43,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
+
+# Every fault-injection case (kills, damaged files, full disk, two runs on one output); CI
+# runs seed 0 of each family.
+test-faults: $(STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
 
 # No lock: upgrades every package to the newest allowed version on each run (torch stays pinned).
 test-latest:

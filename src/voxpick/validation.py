@@ -57,7 +57,14 @@ def as_triple(value: Any, *, name: str, positive: bool = True) -> tuple[float, f
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         triple = (float(value),) * 3
     elif isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
-        arr = np.asarray(value, dtype=float).ravel()
+        if any(isinstance(v, bool | np.bool_) for v in np.asarray(value, dtype=object).ravel()):
+            raise TypeError(f"{name}={value!r} holds True/False: expected numbers (z, y, x).")
+        try:
+            arr = np.asarray(value, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name}={value!r} is not numbers: expected a scalar or (z, y, x) tuple."
+            ) from None
         if arr.size != 3:
             raise ValueError(
                 f"{name}={value!r} has {arr.size} components: expected a scalar or 3 values "
@@ -144,7 +151,8 @@ def check_volume(volume: Any, *, name: str = "volume") -> np.ndarray:
     if arr.ndim != 3:
         raise ValueError(
             f"{name} has shape {arr.shape} ({arr.ndim}D): expected a 3D array (z, y, x). "
-            "For a time series or multichannel stack, pass one 3D volume at a time."
+            "For a time series (t, z, y, x) use voxpick.batch (every frame) or `voxpick track`; "
+            "for a multichannel stack, pass one channel at a time."
         )
     if arr.size == 0:
         raise ValueError(f"{name} has shape {arr.shape} and is empty: expected a non-empty volume.")
@@ -185,7 +193,13 @@ def check_positions(positions: Any, *, name: str = "positions") -> np.ndarray:
                 f"(found {list(positions.columns)})."
             )
         positions = positions[["z", "y", "x"]].to_numpy()
-    arr = np.asarray(positions, dtype=float)
+    try:
+        arr = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} of type {type(positions).__name__} does not hold numbers: expected an (N, 3) "
+            "array of (z, y, x) voxels or a DataFrame with numeric columns z, y, x."
+        ) from None
     if arr.size == 0:
         return np.zeros((0, 3))
     if arr.ndim != 2 or arr.shape[1] != 3:

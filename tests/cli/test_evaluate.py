@@ -102,7 +102,7 @@ def test_czii_metric(tmp_path):
         (["--diameter", "6", "--metric", "czii", "--plot", "x.png"], "--plot is not available"),
         (["--diameter", "6", "--plot", "pr.unknownext"], "unsupported extension"),
         (["--diameter", "6", "--border", "2"], "canvas_size"),
-        (["--diameter", "6", "--canvas-size", "a,b,c"], "--canvas-size='a,b,c'"),
+        (["--diameter", "6", "--canvas-size", "a,b,c"], "--canvas-size 'a,b,c' is not numbers"),
         (["--diameter", "-1"], "diameter=-1.0"),
     ],
 )
@@ -130,3 +130,25 @@ def test_registered_on_the_app():
     names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
     assert "evaluate" in names
     assert isinstance(app, typer.Typer)
+
+
+@pytest.mark.parametrize(
+    ("role", "column", "metric"),
+    [("PRED", "y", "clean"), ("TRUTH", "x", "clean"), ("PRED", "score", "clean"),
+     ("PRED", "z", "czii"), ("TRUTH", "y", "czii")],
+)  # fmt: skip
+def test_a_non_numeric_value_names_the_file_and_the_column(tmp_path, role, column, metric):
+    cols = ["experiment", "particle_type", "x", "y", "z", "score"]
+    rows = [["TS_1", "ribosome", 10.0, 20.0, 30.0, 0.9], ["TS_1", "ribosome", 1.0, 2.0, 3.0, 0.5]]
+    good = pd.DataFrame(rows, columns=cols)
+    bad = good.astype({column: object})
+    bad.loc[1, column] = "abc"
+    paths = {"PRED": tmp_path / "pred.csv", "TRUTH": tmp_path / "truth.csv"}
+    for name, path in paths.items():
+        (bad if name == role else good).to_csv(path, index=False)
+    extra = ["--metric", "czii"] if metric == "czii" else ["--diameter", "6"]
+    result = invoke(str(paths["PRED"]), str(paths["TRUTH"]), *extra)
+    text = flat(result.output)
+    assert result.exit_code == 2, result.output
+    assert f"{role} file '{paths[role]}'" in text and f"column '{column}'" in text, text
+    assert "'abc'" in text and "Traceback" not in text

@@ -142,6 +142,7 @@ def test_read_volume_dispatch(tmp_path: Path) -> None:
         read_volume(tmp_path / "v.raw")
     with pytest.raises(ValueError, match="bytes but shape"):
         read_volume(tmp_path / "v.raw", shape=(7, 16, 21))
+    (tmp_path / "v.png").write_bytes(b"")
     with pytest.raises(ValueError, match=r"unsupported volume suffix '\.png'"):
         read_volume(tmp_path / "v.png")
     (tmp_path / "cut.npy").write_bytes((tmp_path / "v.npy").read_bytes()[:200])

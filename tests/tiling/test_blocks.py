@@ -92,3 +92,47 @@ def test_overlap_default_explicit_and_too_small():
         ValueError, match=r"overlap=\(4, 12, 12\) is narrower than one particle diameter .* along z"
     ):
         resolve_overlap((4, 12, 12), default=(23, 19, 19), diameter_px=d, align=(1, 1, 1))
+
+
+def test_block_count_is_the_number_of_planned_blocks():
+    from voxpick.tiling.blocks import block_count
+
+    cases = [((37, 50, 23), (10, 16, 23)), ((9, 9, 9), (4, 4, 4)), ((5, 64, 3), (8, 20, 1))]
+    for shape, chunks in cases:
+        planned = plan_blocks(shape, chunks=chunks, overlap=(1, 1, 1))
+        assert block_count(shape, chunks) == len(planned)
+
+
+@pytest.mark.parametrize(
+    ("method", "chunks", "message"),
+    [
+        ("unet", 4, r"chunks=4 makes 4096 blocks .* narrower than one particle diameter \(6, 6"),
+        ("classical", 4, r"chunks=4 makes 1331 blocks .* narrower than their halo"),
+        ("classical", (64, 64, 2), r"makes 22 blocks .* narrower than one particle diameter .* x:"),
+    ],
+)
+def test_chunks_far_too_small_are_refused_with_the_block_count_and_a_minimum(
+    method, chunks, message, tmp_path
+):
+    from voxpick.api import locate
+    from voxpick.simulate import simulate_volume
+
+    vol = simulate_volume(64, radius=3, volfrac=0.3, rng=1).volume
+    out = tmp_path / "p.csv"
+    with pytest.raises(ValueError, match=message) as err:
+        locate(vol, diameter=6, method=method, chunks=chunks, out=out)
+    assert "expected cores of at least" in str(err.value) and "blocks), or leave" in str(err.value)
+    assert not list(tmp_path.iterdir())  # refused before any block or part
+    # the suggested chunks are accepted
+    suggested = eval(str(err.value).split("e.g. chunks=")[1].split(" (")[0])
+    if method == "classical":
+        assert len(locate(vol, diameter=6, method=method, chunks=suggested)) > 0
+
+
+def test_small_chunks_on_a_small_volume_are_still_accepted():
+    from voxpick.api import locate
+    from voxpick.simulate import simulate_volume
+
+    vol = simulate_volume((40, 48, 44), radius=3, volfrac=0.35, rng=12).volume
+    found = locate(vol, diameter=6, method="classical", chunks=8)  # cores < halo, few blocks
+    assert found.attrs["n_blocks"] == 5 * 6 * 5

@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from voxpick.cli.common import user_errors
+from voxpick.cli.grammar import parse_triple
 from voxpick.io.atomic import atomic_path
+from voxpick.io.positions import numeric_columns
 from voxpick.metrics import challenge_ap, czii_score, evaluate, interpolated_ap, pr_curve
 from voxpick.plot import plot_pr
 from voxpick.validation import as_triple
@@ -29,14 +31,7 @@ class Metric(enum.StrEnum):
 
 
 def _parse_triple(text: str, *, name: str) -> tuple[float, float, float]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(
-            f"{name}={text!r} is not a number list: expected one number or Z,Y,X, e.g. 128,128,128."
-        ) from None
-    return as_triple(values[0] if len(values) == 1 else values, name=name)
+    return as_triple(parse_triple(text, name=name), name=name)  # the commands' one grammar
 
 
 def _read_csv(path: Path, *, what: str) -> pd.DataFrame:
@@ -56,7 +51,7 @@ def _read_points(path: Path, *, what: str) -> pd.DataFrame:
             f"{what} file {str(path)!r} lacks columns {missing}: expected z, y, x (voxels) and "
             f"optionally score (found {list(df.columns)}). For CZII files use --metric czii."
         )
-    return df
+    return numeric_columns(df, ("z", "y", "x", "score"), source=f"{what} file {str(path)!r}")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -152,8 +147,11 @@ def _run_challenge(
 
 
 def _run_czii(pred_path: Path, truth_path: Path, *, beta: float, console: Console) -> None:
+    xyz = ("x", "y", "z")
     submission = _read_csv(pred_path, what="PRED")
+    submission = numeric_columns(submission, xyz, source=f"PRED file {str(pred_path)!r}")
     solution = _read_csv(truth_path, what="TRUTH")
+    solution = numeric_columns(solution, xyz, source=f"TRUTH file {str(truth_path)!r}")
     score, per_class = czii_score(solution, submission, beta=beta)
     table = Table(
         title=f"CZII F{beta:g} = {score:.4f} (weights: sum 7)",

@@ -16,7 +16,6 @@ The steps, learning-rate schedule, checkpoints and resume are the shared loop of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from scipy.spatial.transform import Rotation
 
 from voxpick.cryoet.data import PROPER_FLIPS, LabelledTomogram, label_ball_radius
 from voxpick.cryoet.store import EnsembleNet, PickerClass, check_classes, load_picker, save_picker
-from voxpick.nn.config import config_from_dict, config_to_dict
+from voxpick.nn.config import config_from_dict, config_to_dict, read_config_json
 from voxpick.nn.model import ModelSpec, build_model
 from voxpick.nn.train import (
     CHECKPOINT_NAME,
@@ -142,7 +141,7 @@ class PickerTrainConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> PickerTrainConfig:
         """Read a configuration written by :meth:`as_dict` (any subset of keys)."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(read_config_json(path))
 
     @property
     def schedule(self) -> Schedule:

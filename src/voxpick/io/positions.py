@@ -71,6 +71,44 @@ def _normalise_columns(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     return out[[*AXES, *rest]]
 
 
+def numeric_columns(df: pd.DataFrame, columns: Any, *, source: str) -> pd.DataFrame:
+    """Return ``df`` with ``columns`` as float64; a non-numeric value names file, column and row.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table read from a file.
+    columns : iterable of str
+        The columns that must hold numbers (missing ones are skipped). Empty cells become NaN.
+    source : str
+        The file, for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with those columns as float64.
+
+    Raises
+    ------
+    ValueError
+        A cell of one of ``columns`` is not a number (e.g. ``"abc"``).
+    """
+    out = df.copy()
+    for col in columns:
+        if col not in out.columns:
+            continue
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = np.flatnonzero((values.isna() & out[col].notna()).to_numpy())
+        if bad.size:
+            raise ValueError(
+                f"{source}: column {col!r} holds non-numeric values ({bad.size} rows, the first "
+                f"row {int(bad[0])}: {out[col].iloc[bad[0]]!r}): expected numbers. Fix or drop "
+                "those rows."
+            )
+        out[col] = values.astype(np.float64)
+    return out
+
+
 def _as_frame(positions: Any) -> pd.DataFrame:
     """Turn a DataFrame or an ``(N, 3)`` array into a DataFrame with z, y, x columns."""
     if isinstance(positions, pd.DataFrame):
@@ -233,16 +271,7 @@ def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
                 f"{side}: the description beside {source.name} is not valid JSON ({err}). "
                 "Delete it to read the table without it."
             ) from err
-    df = _normalise_columns(df, source=str(source))
-    for axis in AXES:
-        values = pd.to_numeric(df[axis], errors="coerce")
-        bad = values.isna() & df[axis].notna()
-        if bad.any():
-            raise ValueError(
-                f"{source}: column {axis!r} holds non-numeric values (first at row "
-                f"{int(np.flatnonzero(bad.to_numpy())[0])}): expected numbers in voxels."
-            )
-        df[axis] = values.astype(np.float64)
+    df = numeric_columns(_normalise_columns(df, source=str(source)), AXES, source=str(source))
     nan_rows = np.flatnonzero(~np.isfinite(df[list(AXES)].to_numpy()).all(axis=1))
     if nan_rows.size:
         raise ValueError(

@@ -100,23 +100,86 @@ def _dataset_names(handle: h5py.File) -> list[str]:
     return names
 
 
+class HDF5KeyError(ValueError):
+    """An HDF5 file holds several datasets, or not the one asked for: a key must be chosen.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    key : str or None
+        The key asked for (``None``: none given).
+    keys : list of str
+        The datasets the file holds.
+    """
+
+    def __init__(self, message: str, *, path: str, key: str | None, keys: list[str]) -> None:
+        super().__init__(message)
+        self.path, self.key, self.keys = path, key, keys
+
+
+def list_keys(keys: list[str], limit: int = 10) -> str:
+    """Return dataset names as ``'a', 'b' and 3 more`` for messages.
+
+    Parameters
+    ----------
+    keys : list of str
+    limit : int
+        Names shown at most.
+
+    Returns
+    -------
+    str
+    """
+    shown = ", ".join(repr(k) for k in keys[:limit]) or "none"
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def hdf5_dataset_name(handle: h5py.File, path: str | os.PathLike[str], key: str | None) -> str:
+    """Return the dataset to read: ``key``, or the file's only dataset.
+
+    Parameters
+    ----------
+    handle : h5py.File
+        Open file.
+    path : str or os.PathLike
+        Its path, for messages.
+    key : str or None
+        Dataset name asked for.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    HDF5KeyError
+        No key with several datasets (or none), or a key the file does not hold; the message
+        lists the available datasets.
+    """
+    names = _dataset_names(handle)
+    if key is None:
+        if len(names) != 1:
+            example = repr(names[0] if names else "data")
+            raise HDF5KeyError(
+                f"{path} holds {len(names)} datasets ({list_keys(names)}): pass key= to choose "
+                f"one, e.g. read_volume(path, key={example}) (command line: --key "
+                f"{names[0] if names else 'data'}).",
+                path=str(path), key=None, keys=names,
+            )  # fmt: skip
+        return names[0]
+    if key not in handle or not isinstance(handle[key], h5py.Dataset):
+        raise HDF5KeyError(
+            f"{path} has no dataset {key!r}: available datasets are {list_keys(names)}. Pass "
+            "one of them as key= (command line: --key).",
+            path=str(path), key=key, keys=names,
+        )  # fmt: skip
+    return str(key)
+
+
 def _read_hdf5_volume(path: Path, key: str | None) -> np.ndarray:
     with open_hdf5(path) as handle:
-        names = _dataset_names(handle)
-        if key is None:
-            if len(names) != 1:
-                raise ValueError(
-                    f"{path} holds {len(names)} datasets ({names[:10]}): pass key= to choose "
-                    "one, e.g. read_volume(path, key=" + repr(names[0] if names else "data") + ")."
-                )
-            key = names[0]
-        if key not in handle or not isinstance(handle[key], h5py.Dataset):
-            raise ValueError(
-                f"{path} has no dataset {key!r}: available datasets are {names[:10]}"
-                + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-                + ". Pass one of them as key=."
-            )
-        return read_hdf5_dataset(handle, key)
+        return read_hdf5_dataset(handle, hdf5_dataset_name(handle, path, key))
 
 
 def _read_raw(path: Path, shape: tuple[int, ...] | None, dtype: np.dtype) -> np.ndarray:
@@ -165,6 +228,8 @@ def read_volume(
 
     Raises
     ------
+    FileNotFoundError
+        The path does not exist (whatever its suffix).
     ValueError
         Unsupported suffix, wrong dimensionality, missing ``shape`` or wrong size.
     OSError
@@ -172,13 +237,21 @@ def read_volume(
     """
     p = Path(path)
     suffix = p.suffix.lower()
+    if not p.exists():  # before the suffix: a mistyped foo.zarr is missing, not unsupported
+        raise FileNotFoundError(f"{p}: no such volume file: the path does not exist.")
     if suffix not in SUPPORTED_SUFFIXES:
+        zarr_hint = (
+            " A zarr store is read block by block: pass its path to voxpick.locate, or open it "
+            "with voxpick.io.source.open_volume."
+            if p.is_dir()
+            else " Convert the file, e.g. to TIFF."
+        )
         raise ValueError(
             f"{p}: unsupported volume suffix {p.suffix!r}: expected one of "
-            f"{', '.join(SUPPORTED_SUFFIXES)}. Convert the file, e.g. to TIFF."
+            f"{', '.join(SUPPORTED_SUFFIXES)}.{zarr_hint}"
         )
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such volume file.")
+        raise FileNotFoundError(f"{p}: no such volume file (it is a directory).")
     if suffix in (".tif", ".tiff"):
         return read_tiff(p)
     if suffix in MRC_SUFFIXES:

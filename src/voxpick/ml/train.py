@@ -15,7 +15,6 @@ their description, loadable with :func:`voxpick.ml.load_model`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from voxpick.ml.augment import AugmentConfig, augment_geometry, augment_intensit
 from voxpick.ml.data import Sample, SampleRanges, make_sample
 from voxpick.ml.scale import MODEL_DIAMETER, NORM_PERCENTILES
 from voxpick.ml.store import load_model, save_model
-from voxpick.nn.config import check_known_keys
+from voxpick.nn.config import check_known_keys, read_config_json
 from voxpick.nn.model import ModelSpec, build_model
 from voxpick.nn.train import (
     CHECKPOINT_NAME,
@@ -160,7 +159,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
         """Read a configuration written by :meth:`as_dict` (any subset of keys)."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(read_config_json(path))
 
     @property
     def schedule(self) -> Schedule:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -56,3 +59,39 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """
     check_known_keys(cls, data)
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def read_config_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a training configuration file: a JSON object, or a one-line error naming the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file (e.g. a run's ``config.json``).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        It is not a JSON object (damaged, truncated, or another kind of file).
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{p} is not a valid training configuration ({type(err).__name__}: {err}): expected "
+            "the JSON object a training run writes. Repair it, or give the run's settings "
+            "in another file (voxpick train --config FILE)."
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{p} is not a valid training configuration: expected a JSON object, found "
+            f"{type(data).__name__}."
+        )
+    return data

@@ -7,14 +7,20 @@ the package (:data:`WEIGHTS_DIR`) or by a path ``DIR/NAME``; nothing is ever dow
 
 Safety: every file is read with ``torch.load(..., weights_only=True)``, so a model or
 checkpoint cannot run code, and a corrupt, foreign or crafted file is a one-line
-``ValueError`` that names it. Weights are stored as float16 and read back as float32; both
-files are written atomically (complete or absent).
+``ValueError`` that names it; the CRC-32 of every record is checked first, so a damaged file
+is refused rather than loaded with altered tensors. Weights are stored as float16 and read
+back as float32. Both files are written atomically (complete or absent), the weights first;
+the description records the weights' SHA-256 (``weights_sha256``), so a pair that was not
+written together (a run killed between the two writes) is refused when loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,7 @@ from torch import nn
 
 from voxpick.io.atomic import atomic_path
 from voxpick.nn.model import pick_device
+from voxpick.nn.runtime import remember_weights
 
 #: Folder of the models shipped inside the package (``NAME.pt``, ``NAME.json``, ``NAME.md``).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -61,9 +68,22 @@ class ModelKind:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` with :func:`torch.save` to ``path`` atomically (temporary file + rename)."""
+    """Write ``obj`` with :func:`torch.save` to ``path`` atomically (temporary file + rename).
+
+    Raises
+    ------
+    OSError
+        The file could not be written (e.g. the disk is full); ``path`` is left as it was.
+    """
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            with tmp.open("wb") as fh:  # a file object: records named "archive/..." whatever
+                torch.save(obj, fh)  # the temporary name, so equal objects give equal bytes
+        except RuntimeError as err:  # torch's writer reports a failed write this way
+            raise OSError(
+                f"{path}: could not be written ({_one_line(err)}): is the disk full? Free "
+                "some space and run again."
+            ) from err
 
 
 def atomic_write_json(data: dict[str, Any], path: Path) -> None:
@@ -83,6 +103,22 @@ def _one_line(err: BaseException, limit: int = 120) -> str:
     reason = lines[0].split(". ")[0].rstrip(".") if lines else ""
     text = f"{type(err).__name__}: {reason}" if reason else type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _damaged_member(path: Path) -> str | None:
+    """Return the first record of a torch zip file whose CRC-32 does not match, if any.
+
+    :func:`torch.load` does not check the checksums that :func:`torch.save` writes, so a
+    flipped bit in a tensor would load silently. Files that are not zip archives (corrupt, or
+    torch's legacy format) are left to :func:`torch.load` to judge.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
+        return None
+    except zlib.error:  # pragma: no cover - torch stores records uncompressed
+        return str(path.name)
 
 
 def safe_torch_load(path: Path, *, what: str, fix: str) -> Any:
@@ -108,11 +144,17 @@ def safe_torch_load(path: Path, *, what: str, fix: str) -> Any:
         When the file is corrupt, not a torch file, or holds anything but tensors and plain
         types (a crafted pickle is refused before any of it runs).
     """
+    damaged = _damaged_member(path)
+    if damaged is not None:
+        raise ValueError(
+            f"{path} is not valid {what} (its record {damaged!r} fails its CRC-32 checksum): the "
+            f"file was damaged after it was written (disk, copy or transfer). {fix}"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise  # unreadable: the message already names the file
-    except Exception as err:  # any parse failure of an untrusted file
+    except Exception as err:  # any parse failure of an untrusted file (a truncated one: OSError)
         raise ValueError(
             f"{path} is not valid {what} ({_one_line(err)}): expected a file written by voxpick; "
             f"it is corrupt, of another program, or asks to run code (refused). {fix}"
@@ -147,8 +189,39 @@ def write_weights(
     }
     pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
     atomic_torch_save(state, pt)
-    atomic_write_json(description, js)
+    atomic_write_json({**description, WEIGHTS_DIGEST: file_sha256(pt)}, js)  # last: the commit
     return pt, js
+
+
+#: Key of a model description that holds the SHA-256 of its weights file.
+WEIGHTS_DIGEST = "weights_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_pair(pt: Path, js: Path, info: dict[str, Any]) -> None:
+    """Refuse weights that are not the ones their description was written with.
+
+    Descriptions without :data:`WEIGHTS_DIGEST` (older files) are not checked.
+
+    Raises
+    ------
+    ValueError
+        ``pt`` does not hash to the description's ``weights_sha256``.
+    """
+    expected = info.get(WEIGHTS_DIGEST)
+    if expected is not None and file_sha256(pt) != expected:
+        raise ValueError(
+            f"{pt} is not the weights file {js.name} describes (its SHA-256 differs): the two "
+            f"were not written together, e.g. a run stopped between them. {_REWRITE}"
+        )
 
 
 def save_stored(
@@ -324,5 +397,7 @@ def load_stored(
             f"one written by {kind.written_by}."
         ) from err
     load_state(net, pt)
+    check_pair(pt, js, info)  # after the weights proved readable: a clearer error for junk
     net.to(dev).eval()
+    remember_weights(net, pt)  # its .onnx sibling may run it on the CPU (voxpick.nn.runtime)
     return net, fields, info, dev

@@ -175,6 +175,9 @@ def start_run(
 ) -> torch.device:
     """Prepare a run: CPU threads, device, ``out/config.json`` and the torch seed.
 
+    Temporaries that a killed run's atomic writes left in ``out`` (``.NAME.*.part``) are
+    removed.
+
     Parameters
     ----------
     out : pathlib.Path
@@ -196,6 +199,8 @@ def start_run(
         torch.set_num_threads(threads)
     dev = pick_device(device)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.part"):  # temporaries of a killed run's writes (voxpick.io.atomic)
+        stale.unlink(missing_ok=True)
     atomic_write_json(config, out / "config.json")
     torch.manual_seed(seed)
     return dev

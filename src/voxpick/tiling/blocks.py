@@ -112,7 +112,7 @@ def _as_int_triple(value: Any, *, name: str, minimum: int, hint: str) -> tuple[i
     if isinstance(value, int | np.integer):
         items = [value, value, value]
     elif isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
-        items = list(np.asarray(value).ravel())
+        items = list(value) if isinstance(value, Sequence) else list(np.asarray(value).ravel())
         if len(items) != 3:
             raise ValueError(
                 f"{name}={value!r} has {len(items)} values: expected one int or three (z, y, x). "
@@ -206,6 +206,87 @@ def resolve_overlap(
             )
     out = [int(math.ceil(h / a) * a) for h, a in zip(halo, align, strict=True)]
     return (out[0], out[1], out[2])
+
+
+#: More blocks than this, with cores narrower than their halo, is refused as a mistake.
+MAX_SMALL_BLOCKS = 1000
+
+
+def block_count(shape: Sequence[int], chunks: Sequence[int]) -> int:
+    """Count the blocks whose cores of edge ``chunks`` tile a volume of ``shape``.
+
+    Parameters
+    ----------
+    shape : sequence of 3 int
+    chunks : sequence of 3 int
+
+    Returns
+    -------
+    int
+    """
+    return math.prod(math.ceil(int(n) / int(c)) for n, c in zip(shape, chunks, strict=True))
+
+
+def check_block_size(
+    chunks: Any,
+    *,
+    core: Sequence[int],
+    halo: Sequence[int],
+    shape: Sequence[int],
+    diameter_px: Sequence[float],
+    align: Sequence[int] = (1, 1, 1),
+) -> None:
+    """Refuse cores too small to be worth a block: narrower than a particle, or many tiny ones.
+
+    A core narrower than one particle diameter owns less than a particle; many cores narrower
+    than their halo read the volume many times over (a core as wide as its halo reads 27 times
+    the voxels it owns). Both come from ``chunks`` set far too small (e.g. ``chunks=4``).
+
+    Parameters
+    ----------
+    chunks : object
+        What the caller asked for (for the message).
+    core, halo : sequence of 3 int
+        The resolved core edge and halo per axis.
+    shape : sequence of 3 int
+        Volume shape.
+    diameter_px : sequence of 3 float
+        Particle diameter per axis, voxels.
+    align : sequence of 3 int
+        The detector's block alignment (the suggested minimum is rounded up to it).
+
+    Raises
+    ------
+    ValueError
+        A core narrower than one diameter along an axis cut into several cores, or more than
+        :data:`MAX_SMALL_BLOCKS` blocks with cores narrower than their halo; the message names
+        the block count and a sensible minimum ``chunks``.
+    """
+    cut = [int(c) < int(n) for c, n in zip(core, shape, strict=True)]
+    need_d = [math.ceil(d) for d in diameter_px]
+    thin = [ax for ax, c, d, k in zip("zyx", core, need_d, cut, strict=True) if k and c < d]
+    small = [ax for ax, c, h, k in zip("zyx", core, halo, cut, strict=True) if k and c < h]
+    n_blocks = block_count(shape, core)
+    if not thin and not (small and n_blocks > MAX_SMALL_BLOCKS):
+        return
+    least = [
+        min(int(n), int(math.ceil(max(h, d) / a) * a))
+        for h, d, a, n in zip(halo, need_d, align, shape, strict=True)
+    ]
+    suggest = tuple(max(c, m) for c, m in zip(core, least, strict=True))
+    if thin:
+        why = f"narrower than one particle diameter {tuple(need_d)} along {', '.join(thin)}"
+    else:
+        why = (
+            f"narrower than their halo {tuple(int(h) for h in halo)} along {', '.join(small)}, "
+            f"so the run reads the volume many times over"
+        )
+    raise ValueError(
+        f"chunks={chunks!r} makes {n_blocks} blocks with cores of {tuple(core)} voxels, {why}: "
+        f"expected cores of at least {suggest} voxels, e.g. chunks={suggest} "
+        f"({block_count(shape, suggest)} blocks), or leave chunks=None for the default "
+        f"({DEFAULT_CHUNK})."
+    )
 
 
 def plan_blocks(

@@ -4,12 +4,14 @@ Beside the output ``OUT`` (``.csv`` or ``.parquet``) the run keeps a directory `
 with a ``manifest.json`` (everything that determines the per-block results: input, shape,
 blocks, detector, its options and estimated parameters, voxpick version) and one file per
 finished block, named after the block's grid index, that also records a hash of the voxels it
-was computed from. Every file is written to a temporary name, flushed to disk and moved into
-place (``os.replace``), so a part is complete or absent even when the run is killed mid-write.
+was computed from and a hash of its own rows. Every file is written to a temporary name,
+flushed to disk and moved into place (``os.replace``), so a part is complete or absent even
+when the run is killed mid-write.
 
-A rerun with the same output and the same manifest reuses a part only when it reads back and
-its block's voxels still hash the same (an edited region is computed again); a different
-manifest, or parts without a manifest, are refused (they would mix results of two runs).
+A rerun with the same output and the same manifest reuses a part only when it reads back, its
+rows hash as written (a damaged file is computed again) and its block's voxels still hash the
+same (an edited region is computed again); a different manifest, or parts without a
+manifest, are refused (they would mix results of two runs).
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ MANIFEST = "manifest.json"
 
 #: ``attrs`` key of a part that holds the hash of its block's voxels.
 INPUT_HASH = "input_sha1"
+
+#: ``attrs`` key of a part that holds the hash of its own rows (a damaged file is recomputed).
+TABLE_HASH = "table_sha1"
+
+
+def table_digest(table: pd.DataFrame) -> str:
+    """Hash of a table's columns and values, the same after a CSV or Parquet round trip.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+
+    Returns
+    -------
+    str
+    """
+    text = table.to_csv(index=False, lineterminator="\n")  # floats as repr: exact
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def block_digest(block: np.ndarray) -> str:
@@ -139,7 +159,14 @@ class PartStore:
         """Whether a part file exists for the block called ``name``."""
         return self.path(name).is_file()
 
-    def write(self, name: str, table: pd.DataFrame, *, input_hash: str) -> Path:
+    def write(
+        self,
+        name: str,
+        table: pd.DataFrame,
+        *,
+        input_hash: str,
+        attrs: dict[str, Any] | None = None,
+    ) -> Path:
         """Write one block's detections atomically, with the hash of its voxels.
 
         Parameters
@@ -150,20 +177,27 @@ class PartStore:
             Its detections (z, y, x first).
         input_hash : str
             :func:`block_digest` of the voxels they were computed from.
+        attrs : dict, optional
+            More to keep with the part (JSON types); :meth:`load` and :meth:`read` return it as
+            the table's ``attrs``.
 
         Returns
         -------
         pathlib.Path
         """
         out = table.copy()
-        out.attrs = {INPUT_HASH: input_hash}
+        out.attrs.clear()
+        out.attrs.update(attrs or {})
+        out.attrs[INPUT_HASH] = input_hash
+        out.attrs[TABLE_HASH] = table_digest(out)
         return write_positions(self.path(name), out)
 
     def load(self, name: str, *, input_hash: str) -> pd.DataFrame | None:
         """One block's detections, if its part reads back and was computed from these voxels.
 
-        A part that is unreadable (truncated, empty) or stale (the block's voxels changed
-        since) is deleted, so that the block is computed again.
+        A part that is unreadable (truncated, empty), damaged (its rows no longer hash as
+        written) or stale (the block's voxels changed since) is deleted, so that the block is
+        computed again.
 
         Parameters
         ----------
@@ -181,17 +215,35 @@ class PartStore:
             table = read_positions(path)
         except (ValueError, OSError):
             table = None
-        if table is None or table.attrs.get(INPUT_HASH) != input_hash:
+        if (
+            table is None
+            or table.attrs.get(INPUT_HASH) != input_hash
+            or table.attrs.get(TABLE_HASH) != table_digest(table)
+        ):
             path.unlink(missing_ok=True)
             path.with_name(path.name + ".json").unlink(missing_ok=True)
             return None
-        table.attrs = {}
+        table.attrs.pop(INPUT_HASH, None)
+        table.attrs.pop(TABLE_HASH, None)
         return table
 
     def read(self, name: str) -> pd.DataFrame:
-        """Read back the part this run wrote for the block called ``name``."""
-        table = read_positions(self.path(name))
-        table.attrs = {}
+        """Read back the part this run wrote for the block called ``name``.
+
+        Raises
+        ------
+        ValueError
+            The part no longer hashes as written (damaged on disk during the run).
+        """
+        path = self.path(name)
+        table = read_positions(path)
+        if table.attrs.get(TABLE_HASH) != table_digest(table):
+            raise ValueError(
+                f"{path} was damaged after this run wrote it (its rows no longer match their "
+                "hash): check the disk, then run again (the block is computed afresh)."
+            )
+        table.attrs.pop(INPUT_HASH, None)
+        table.attrs.pop(TABLE_HASH, None)
         return table
 
     def remove(self) -> None:
