@@ -17,7 +17,16 @@ PYPROJECT = ROOT / "pyproject.toml"
 LOCK = ROOT / "requirements" / "lock.txt"
 
 #: Import name of every optional package, by the extra that brings it.
-OPTIONAL = {"distributed": "cluster", "copick": "cryoet", "ome_zarr": "cryoet", "mrcfile": "cryoet"}
+OPTIONAL = {
+    "distributed": "cluster",
+    "copick": "cryoet",
+    "ome_zarr": "cryoet",
+    "mrcfile": "cryoet",
+    "starfile": "cryoet",
+    "imodmodel": "cryoet",
+    "trackpy": "track",
+    "napari": "napari",
+}
 
 
 def _project() -> dict:
@@ -59,7 +68,7 @@ def test_optional_packages_are_extras_not_requirements():
         dist = canonicalize_name(module.replace("_", "-"))
         assert dist not in required, f"{dist} is optional: it belongs in the {extra!r} extra"
         assert dist in {canonicalize_name(Requirement(r).name) for r in extras[extra]}
-    assert extras["all"] == ["voxpick[cluster,cryoet]"]
+    assert extras["all"] == ["voxpick[cluster,cryoet,track,napari]"]
 
 
 def test_lock_pins_every_requirement_within_its_range():
@@ -136,7 +145,8 @@ def test_every_module_imports_without_the_extras():
             sys.modules[name] = None
         import voxpick
         for info in pkgutil.walk_packages(voxpick.__path__, "voxpick."):
-            if not info.name.endswith("__main__"):
+            # the napari widgets are loaded by napari itself, so napari is there when they are
+            if not info.name.endswith("__main__") and info.name != "voxpick.napari.widget":
                 importlib.import_module(info.name)
         import voxpick.cli.app
         assert callable(voxpick.locate)
