@@ -14,7 +14,8 @@ Colloids (the U-Net, ``bench/recipes/train_default.py``, and the rule-choice ben
 * test: ``TEST_SEED``, the model card's figures, never used for any choice;
 * the accuracy benchmark's own sets: ``ACCURACY_REPORT_SEED`` (reported; the same number as
   ``UNET_TRAIN_SEED`` but drawn with ``default_rng(seed)``, so no volume is shared) and
-  ``ACCURACY_CALIBRATION_SEED`` (trackpy's tuning).
+  ``ACCURACY_CALIBRATION_SEED`` (trackpy's tuning);
+* the refine and size-limit benchmarks' reported sets: ``REFINE_SEED``, ``SIZE_LIMIT_SEED``.
 
 Cryo-ET:
 
@@ -42,6 +43,10 @@ TEST_SEED = 5150
 ACCURACY_REPORT_SEED = 20261122
 #: trackpy's tuning volumes in the accuracy benchmark (never reported).
 ACCURACY_CALIBRATION_SEED = 777
+#: Reported volumes of the refine benchmark (``bench/benchmarks/refine.py``; no choice made).
+REFINE_SEED = 2323
+#: Reported volumes of the size-limit benchmark (``bench/benchmarks/size_limit.py``).
+SIZE_LIMIT_SEED = 2324
 
 # --------------------------------------------------------------------------- cryo-ET picker
 PICKER_TRAIN_SEED, PICKER_VAL_SEED, PICKER_TEST_SEED = 1000, 2000, 3000
@@ -76,3 +81,8 @@ BIG_VOLUME_TILE_SEED = 100
 FULL_SIZE_TOMOGRAM_SEED = 777
 #: The volume of ``bench/figures/report_screenshot.py``.
 SCREENSHOT_SEED = 0
+#: The 128^3 volume the refine benchmark times.
+REFINE_TIMING_SEED = 23
+#: The simulated time series of ``bench/benchmarks/tracking.py`` (one per seed and volume
+#: fraction, :func:`voxpick.simulate.simulate_brownian`).
+TRACKING_SEEDS = (2101, 2102, 2103)

@@ -60,13 +60,192 @@ def _check_finite_range(name: str, value: float, lo: float, hi: float, hint: str
         raise ValueError(f"{name}={value!r} is out of range: expected {lo} to {hi}. {hint}".strip())
 
 
+@dataclass(frozen=True)
+class ConfocalImaging:
+    """The image model of the colloid simulators, fixed for one set of parameters.
+
+    Turns particle centres into a noisy uint8 confocal volume (:mod:`voxpick.simulate.render`,
+    :mod:`voxpick.simulate.noise`). :func:`simulate_volume` images one packing with it, and
+    :func:`voxpick.simulate.simulate_brownian` every frame of a time series, so both see the
+    same optics and noise. Build it with :func:`confocal_imaging`, which checks the values.
+
+    Attributes
+    ----------
+    shape : tuple of 3 int
+        Output shape (z, y, x), voxels.
+    radius, polydispersity : float
+        Mean particle radius (voxels) and relative spread of the radii.
+    brightness, brightness_spread : float
+        Mean particle intensity ``f_mean`` and its relative spread between particles.
+    b_mean, f_sigma, b_sigma : float
+        Background level and the noise levels (:func:`voxpick.simulate.noise.noise_levels`).
+    sigma : tuple of 3 float
+        Total Gaussian blur (PSF and extra blur), voxels (z, y, x).
+    gradient : float
+        Fractional illumination drop from the first to the last z slice.
+    invert : bool
+        Dark particles on a bright background.
+    oversample : int
+        Fine-grid factor of the rendering.
+    """
+
+    shape: tuple[int, int, int]
+    radius: float
+    polydispersity: float
+    brightness: float
+    brightness_spread: float
+    b_mean: float
+    f_sigma: float
+    b_sigma: float
+    sigma: tuple[float, float, float]
+    gradient: float
+    invert: bool
+    oversample: int
+
+    @property
+    def margin(self) -> np.ndarray:
+        """Voxels rendered beyond each face so that the blur there sees outside particles."""
+        return np.array([min(32, math.ceil(2.0 * s)) for s in self.sigma], dtype=int)
+
+    @property
+    def r_max(self) -> float:
+        """Largest particle radius the radii can reach (3 standard deviations)."""
+        return self.radius * (1.0 + 3.0 * self.polydispersity)
+
+    @property
+    def pad(self) -> np.ndarray:
+        """Offset of the output volume inside the periodic packing box, voxels (z, y, x)."""
+        return self.margin + math.ceil(self.r_max) + 1
+
+    @property
+    def packing_box(self) -> tuple[float, float, float]:
+        """Periodic box to pack the particles in: the volume plus ``pad`` on every side."""
+        box = np.asarray(self.shape) + 2 * self.pad
+        return (float(box[0]), float(box[1]), float(box[2]))
+
+    def draw_levels(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
+        """Draw the brightness of ``n`` particles."""
+        levels = self.brightness * (1.0 + self.brightness_spread * rng.standard_normal(n))
+        return np.clip(levels, 0.05 * self.brightness, None)
+
+    def inside(self, centres: np.ndarray) -> np.ndarray:
+        """Whether each centre (output voxels) lies in the volume (its nearest voxel does)."""
+        return np.all((centres >= -0.5) & (centres < np.asarray(self.shape) - 0.5), axis=1)
+
+    def image(
+        self,
+        centres: np.ndarray,
+        radii: np.ndarray,
+        levels: np.ndarray,
+        *,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Image particles: render, blur, add noise, round to uint8.
+
+        Parameters
+        ----------
+        centres : numpy.ndarray
+            ``(N, 3)`` centres in output voxels (z, y, x); particles outside the volume are
+            rendered when their blur reaches it.
+        radii, levels : numpy.ndarray
+            ``(N,)`` radii (voxels) and brightness of each particle.
+        rng : numpy.random.Generator
+            Randomness of the noise.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 volume of ``shape``.
+        """
+        shape3, margin, r_max = self.shape, self.margin, self.r_max
+        b_mean, invert = self.b_mean, self.invert
+        render_shape = tuple(int(s + 2 * m) for s, m in zip(shape3, margin, strict=True))
+        lo = -margin - r_max - 1
+        hi = np.asarray(shape3) + margin + r_max + 1
+        visible = np.all((centres > lo) & (centres < hi), axis=1)
+        contrast = np.clip((b_mean - levels) if invert else (levels - b_mean), 0.0, None)
+        occupancy = render_occupancy(
+            render_shape,  # type: ignore[arg-type]
+            centres[visible] + margin,
+            radii[visible],
+            contrast[visible],
+            oversample=int(self.oversample),
+        )
+        image = (b_mean - occupancy) if invert else (b_mean + occupancy)
+        if self.gradient > 0:
+            z = (np.arange(render_shape[0]) - margin[0]) / max(1, shape3[0] - 1)
+            image *= (1.0 - self.gradient * np.clip(z, 0.0, 1.0))[:, None, None].astype(np.float32)
+        image = blur(image, self.sigma)
+        crop = tuple(slice(m, m + s) for m, s in zip(margin, shape3, strict=True))
+        image = add_shot_noise(image[crop], f_mean=self.brightness, f_sigma=self.f_sigma, rng=rng)
+        return to_uint8(image)
+
+
+def confocal_imaging(
+    shape: int | tuple[int, int, int],
+    *,
+    radius: float,
+    polydispersity: float,
+    particle_size: float,
+    brightness: float,
+    snr: float,
+    cnr: float,
+    brightness_spread: float,
+    psf_fwhm_xy_um: float,
+    psf_aspect: float,
+    blur_sigma: float,
+    gradient: float,
+    invert: bool,
+    oversample: int,
+) -> ConfocalImaging:
+    """Check the imaging parameters of :func:`simulate_volume` and fix the image model.
+
+    Parameters are those of :func:`simulate_volume` (same names, same meaning).
+
+    Returns
+    -------
+    ConfocalImaging
+    """
+    shape3 = _check_shape(shape)
+    _check_finite_range("radius", radius, 0.5, 1e4, "The radius is in voxels.")
+    if 2 * radius > min(shape3):
+        raise ValueError(
+            f"shape={shape3} is smaller than the particle diameter 2*radius={2 * radius}: "
+            "use a larger volume or a smaller radius."
+        )
+    _check_finite_range("particle_size", particle_size, 1e-3, 1e3, "It is in micrometres.")
+    _check_finite_range("brightness", brightness, 1.0, 255.0, "It is an 8-bit grey level.")
+    _check_finite_range("snr", snr, 1e-3, 1e4)
+    _check_finite_range("cnr", cnr, 0.0, 1e4)
+    _check_finite_range("brightness_spread", brightness_spread, 0.0, 1.0)
+    _check_finite_range("psf_fwhm_xy_um", psf_fwhm_xy_um, 0.0, 100.0)
+    _check_finite_range("psf_aspect", psf_aspect, 0.1, 20.0)
+    _check_finite_range("blur_sigma", blur_sigma, 0.0, 100.0)
+    _check_finite_range("gradient", gradient, 0.0, 0.99)
+    if not (isinstance(oversample, int | np.integer) and 1 <= oversample <= 8):
+        raise ValueError(f"oversample={oversample!r} must be an int from 1 to 8.")
+    b_mean, f_sigma, b_sigma = noise_levels(brightness, snr=snr, cnr=cnr, invert=invert)
+    psf = psf_sigma_px(
+        radius=radius, particle_size=particle_size, psf_fwhm_xy_um=psf_fwhm_xy_um,
+        psf_aspect=psf_aspect,
+    )  # fmt: skip
+    sigma = tuple(math.sqrt(s * s + blur_sigma * blur_sigma) for s in psf)
+    return ConfocalImaging(
+        shape=shape3, radius=float(radius), polydispersity=float(polydispersity),
+        brightness=float(brightness), brightness_spread=float(brightness_spread),
+        b_mean=float(b_mean), f_sigma=float(f_sigma), b_sigma=float(b_sigma),
+        sigma=(sigma[0], sigma[1], sigma[2]), gradient=float(gradient), invert=bool(invert),
+        oversample=int(oversample),
+    )  # fmt: skip
+
+
 def simulate_volume(
     shape: int | tuple[int, int, int] = 64,
     *,
     radius: float = 5.0,
     volfrac: float = 0.3,
     polydispersity: float = 0.0,
-    particle_size: float = 1.0,
+    particle_size: float = 0.5,
     brightness: float = 200.0,
     snr: float = 10.0,
     cnr: float = 5.0,
@@ -94,8 +273,10 @@ def simulate_volume(
     polydispersity : float
         Relative standard deviation of the radii (0.05 = 5%).
     particle_size : float
-        Particle diameter in micrometres; with ``radius`` it sets the voxel size and hence how
-        large the PSF is in voxels: small particles are blurred most.
+        Particle radius in micrometres, as in the colloid challenge's metadata and simulator
+        (voxel size ``particle_size / radius`` um); with the PSF it sets how large the PSF is
+        in voxels: small particles are blurred most. Earlier development versions read it as a
+        diameter: pass half such a value to get the same volume.
     brightness : float
         Mean particle intensity ``f_mean`` (8-bit grey levels).
     snr : float
@@ -139,75 +320,28 @@ def simulate_volume(
     >>> sim.volume.shape, sim.volume.dtype.name
     ((32, 32, 32), 'uint8')
     """
-    shape3 = _check_shape(shape)
-    _check_finite_range("radius", radius, 0.5, 1e4, "The radius is in voxels.")
-    if 2 * radius > min(shape3):
-        raise ValueError(
-            f"shape={shape3} is smaller than the particle diameter 2*radius={2 * radius}: "
-            "use a larger volume or a smaller radius."
-        )
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is unknown: expected one of {LAYOUTS}.")
-    _check_finite_range("particle_size", particle_size, 1e-3, 1e3, "It is in micrometres.")
-    _check_finite_range("brightness", brightness, 1.0, 255.0, "It is an 8-bit grey level.")
-    _check_finite_range("snr", snr, 1e-3, 1e4)
-    _check_finite_range("cnr", cnr, 0.0, 1e4)
-    _check_finite_range("brightness_spread", brightness_spread, 0.0, 1.0)
-    _check_finite_range("psf_fwhm_xy_um", psf_fwhm_xy_um, 0.0, 100.0)
-    _check_finite_range("psf_aspect", psf_aspect, 0.1, 20.0)
-    _check_finite_range("blur_sigma", blur_sigma, 0.0, 100.0)
-    _check_finite_range("gradient", gradient, 0.0, 0.99)
-    if not (isinstance(oversample, int | np.integer) and 1 <= oversample <= 8):
-        raise ValueError(f"oversample={oversample!r} must be an int from 1 to 8.")
-    b_mean, f_sigma, b_sigma = noise_levels(brightness, snr=snr, cnr=cnr, invert=invert)
+    imaging = confocal_imaging(
+        shape, radius=radius, polydispersity=polydispersity, particle_size=particle_size,
+        brightness=brightness, snr=snr, cnr=cnr, brightness_spread=brightness_spread,
+        psf_fwhm_xy_um=psf_fwhm_xy_um, psf_aspect=psf_aspect, blur_sigma=blur_sigma,
+        gradient=gradient, invert=invert, oversample=oversample,
+    )  # fmt: skip
+    shape3, sigma = imaging.shape, imaging.sigma
+    b_mean, f_sigma, b_sigma = imaging.b_mean, imaging.f_sigma, imaging.b_sigma
     seed = int(make_rng(rng).integers(0, 2**31 - 1)) if not isinstance(rng, int) else int(rng)
     gen = np.random.default_rng(seed)
-
-    psf = psf_sigma_px(
-        radius=radius, particle_size=particle_size, psf_fwhm_xy_um=psf_fwhm_xy_um,
-        psf_aspect=psf_aspect,
-    )  # fmt: skip
-    sigma = tuple(math.sqrt(s * s + blur_sigma * blur_sigma) for s in psf)
-    margin = np.array([min(32, math.ceil(2.0 * s)) for s in sigma], dtype=int)
-    r_max = radius * (1.0 + 3.0 * polydispersity)
-    pad = margin + math.ceil(r_max) + 1
-    box = (
-        float(shape3[0] + 2 * pad[0]),
-        float(shape3[1] + 2 * pad[1]),
-        float(shape3[2] + 2 * pad[2]),
-    )
     packing = pack_spheres(
-        box, radius=radius, volfrac=volfrac, polydispersity=polydispersity, layout=layout,
-        sweeps=sweeps, rng=gen,
+        imaging.packing_box, radius=radius, volfrac=volfrac, polydispersity=polydispersity,
+        layout=layout, sweeps=sweeps, rng=gen,
     )  # fmt: skip
-    centres = packing.positions - pad  # canvas coordinates
+    centres = packing.positions - imaging.pad  # canvas coordinates
     radii = packing.radii
-    f_levels = brightness * (1.0 + brightness_spread * gen.standard_normal(len(radii)))
-    f_levels = np.clip(f_levels, 0.05 * brightness, None)
+    f_levels = imaging.draw_levels(len(radii), rng=gen)
+    volume = imaging.image(centres, radii, f_levels, rng=gen)
 
-    render_shape = tuple(int(s + 2 * m) for s, m in zip(shape3, margin, strict=True))
-    lo = -margin - r_max - 1
-    hi = np.asarray(shape3) + margin + r_max + 1
-    visible = np.all((centres > lo) & (centres < hi), axis=1)
-    contrast = np.clip((b_mean - f_levels) if invert else (f_levels - b_mean), 0.0, None)
-    occupancy = render_occupancy(
-        render_shape,  # type: ignore[arg-type]
-        centres[visible] + margin,
-        radii[visible],
-        contrast[visible],
-        oversample=int(oversample),
-    )
-    image = (b_mean - occupancy) if invert else (b_mean + occupancy)
-    if gradient > 0:
-        z = (np.arange(render_shape[0]) - margin[0]) / max(1, shape3[0] - 1)
-        image *= (1.0 - gradient * np.clip(z, 0.0, 1.0))[:, None, None].astype(np.float32)
-    image = blur(image, sigma)  # type: ignore[arg-type]
-    crop = tuple(slice(m, m + s) for m, s in zip(margin, shape3, strict=True))
-    image = image[crop]
-    image = add_shot_noise(image, f_mean=brightness, f_sigma=f_sigma, rng=gen)
-    volume = to_uint8(image)
-
-    inside = np.all((centres >= -0.5) & (centres < np.asarray(shape3) - 0.5), axis=1)
+    inside = imaging.inside(centres)
     truth = pd.DataFrame(
         {
             "z": centres[inside, 0],
