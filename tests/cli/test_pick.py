@@ -104,8 +104,11 @@ def test_pick_copick_run_writes_csv_and_copick_picks(project, trained, tmp_path)
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert out.read_text().splitlines()[0] == "id,experiment,particle_type,x,y,z"
+    header = "id,experiment,particle_type,x,y,z,score,x_px,y_px,z_px"
+    assert out.read_text().splitlines()[0] == header
     sub = read_submission(out)
+    assert sub["score"].between(0, 1).all()
+    np.testing.assert_allclose(sub["x"], sub["x_px"] * VOXEL_A)
     assert set(sub["experiment"]) == {"TS_4"} and len(sub) > 0
     assert sub["z"].between(-VOXEL_A, 40 * VOXEL_A).all()  # Angstrom, z is the short axis
     assert sub["x"].max() > 40 * VOXEL_A
@@ -182,3 +185,92 @@ def test_train_copick_refuses_an_unknown_threshold_rule_before_training(project,
     assert result.exit_code != 0
     assert "threshold_rule='best' is unknown" in result.output
     assert not (tmp_path / "p").exists()  # refused before any training output
+
+
+def test_pick_writes_star_imod_and_czii_files_that_agree(trained, tmp_path) -> None:
+    starfile = pytest.importorskip("starfile")
+    vol, _ = _tomogram(202)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    outs = [tmp_path / n for n in ("p.csv", "p.star", "p.txt")]
+    args = ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "--no-progress", "--czii"]
+    result = CliRunner().invoke(app, [*args, *(a for o in outs for a in ("-o", str(o)))])
+    assert result.exit_code == 0, result.output
+    sub = read_submission(outs[0])
+    assert list(sub.columns) == ["id", "experiment", "particle_type", "x", "y", "z"]
+    star = starfile.read(outs[1], always_dict=True)["particles"]
+    assert len(star) == len(sub) > 0 and set(star["rlnTomoName"]) == {"t"}
+    centre_A = np.array(vol.shape)[::-1] / 2 * VOXEL_A  # x, y, z
+    np.testing.assert_allclose(
+        star[[f"rlnCenteredCoordinate{a}Angst" for a in "XYZ"]].to_numpy(),
+        sub[["x", "y", "z"]].to_numpy() - centre_A, atol=1e-4,
+    )  # fmt: skip
+    assert star["voxpickParticleType"].tolist() == sub["particle_type"].tolist()
+    assert star["rlnClassNumber"].isin([1, 2]).all()
+    points = np.loadtxt(outs[2], ndmin=2)
+    assert points.shape == (len(sub), 5)
+    assert "point2model -scat" in result.output and "1 small, 2 large" in result.output
+
+
+def test_pick_refuses_bad_outputs_before_picking(trained, tmp_path) -> None:
+    vol, _ = _tomogram(203)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    runner = CliRunner()
+    base = ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "--no-progress"]
+    for extra, message in [
+        (["-o", str(tmp_path / "p.json")], "suffix '.json'"),
+        (["-o", str(tmp_path / "p.star"), "--czii"], "--czii applies to .csv outputs"),
+        (["-o", str(tmp_path / "p.csv"), "-o", str(tmp_path / "p.csv")], "same file twice"),
+        (["-o", str(tmp_path / "p.csv"), "--overwrite"], "--overwrite applies to --write-back"),
+        (["-o", str(tmp_path / "p.star"), "--experiment", "TS 1"], "has whitespace"),
+        (["-o", str(tmp_path / "p.star"), "--relion", "3"], "equal to 4"),
+        (["--report", str(tmp_path / "r.txt")], "must end in .html"),
+        (["-o", str(tmp_path / "p.csv"), "--truth", str(tmp_path / "t.mrc")], "used by --report"),
+        (["--report", str(tmp_path / "r.html"), "--truth-user", "me"], "needs --copick"),
+    ]:
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.output, (extra, result.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.mrc"]
+
+
+def test_write_back_refuses_to_replace_picks_without_overwrite(project, trained, tmp_path) -> None:
+    config, _ = project
+    runner = CliRunner()
+    base = ["pick", "--copick", str(config), "--run", "TS_3", "--model", str(trained),
+            "--write-back", "--session-id", "7", "--no-progress"]  # fmt: skip
+    first = runner.invoke(app, base)
+    assert first.exit_code == 0, first.output
+    before = read_picks(open_project(config), "TS_3", user_id="voxpick", session_id="7")
+    assert len(before) > 0
+    again = runner.invoke(app, [*base, "-o", str(tmp_path / "p.csv")])
+    assert again.exit_code == 2
+    assert "already has picks" in again.output and "--overwrite" in again.output
+    assert "small (" in again.output  # names what exists, and how many points
+    assert not (tmp_path / "p.csv").exists()  # refused before picking: nothing written
+    after = read_picks(open_project(config), "TS_3", user_id="voxpick", session_id="7")
+    pd.testing.assert_frame_equal(before, after)
+    report = tmp_path / "r.html"
+    replaced = runner.invoke(
+        app, [*base, "--overwrite", "--report", str(report), "--truth-user", "curator"]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    assert "Mean F-beta" in report.read_text()
+    final = read_picks(open_project(config), "TS_3", user_id="voxpick", session_id="7")
+    assert len(final) == len(before)  # replaced, not appended
+
+
+def test_pick_report_with_truth(trained, tmp_path) -> None:
+    from voxpick.io import write_submission
+
+    vol, truth = _tomogram(204)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    write_submission(tmp_path / "sol.csv", truth.assign(experiment="t"))
+    base = ["pick", str(tmp_path / "t.mrc"), "--model", str(trained), "--no-progress",
+            "--report", str(tmp_path / "r.html"), "--truth", str(tmp_path / "sol.csv")]  # fmt: skip
+    wrong = CliRunner().invoke(app, [*base, "--experiment", "TS_x"])
+    assert wrong.exit_code == 2 and "no rows of experiment 'TS_x'" in wrong.output
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert f"{len(truth)} true particles" in result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "Mean F-beta" in page and "<h2>small</h2>" in page and "<h2>large</h2>" in page

@@ -55,8 +55,10 @@ def test_voxpick_pick_uses_the_shipped_picker_by_default(tomogram, tmp_path) -> 
     vol, _ = tomogram
     write_mrc(tmp_path / "tomo.mrc", vol, voxel_size=VOXEL_A)
     result = CliRunner().invoke(
-        app, ["pick", str(tmp_path / "tomo.mrc"), "-o", str(tmp_path / "p.csv"), "--no-progress"]
-    )
+        app,
+        ["pick", str(tmp_path / "tomo.mrc"), "-o", str(tmp_path / "p.csv"), "--czii",
+         "--no-progress"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     picks = read_submission(tmp_path / "p.csv")
     assert list(picks.columns) == ["id", "experiment", "particle_type", "x", "y", "z"]

@@ -184,6 +184,31 @@ def test_existing_picks_need_overwrite(project: Any) -> None:
     assert out.loc[out["particle_type"] == "ribosome", "x"].tolist() == [1000.0]
 
 
+def test_existing_picks_message_names_them(project: Any) -> None:
+    from voxpick.io.copick_project import refuse_existing_picks
+
+    write_picks(project, "TS_1", _picks(), session_id="3")
+    refuse_existing_picks(project, "TS_1", ["ribosome"], user_id="voxpick", session_id="4")
+    with pytest.raises(ValueError, match=r"session_id='3': ribosome \(2 points\)") as err:
+        refuse_existing_picks(
+            project, "TS_1", ["ribosome", "membrane"], user_id="voxpick", session_id="3"
+        )
+    assert "--overwrite" in str(err.value) and "--session-id" in str(err.value)
+
+
+def test_reading_a_copick_tomogram_raises_no_numcodecs_warning(project: Any) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_tomogram(project, "TS_1")
+    assert not [w for w in caught if "Numcodecs" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:  # other zarr warnings still show
+        warnings.simplefilter("always")
+        warnings.warn_explicit("Numcodecs other", UserWarning, "x.py", 1, module="zarr.core")
+    assert len(caught) == 1
+
+
 def test_open_project_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         open_project(tmp_path / "nope.json")

@@ -6,6 +6,8 @@
   :func:`train_picker_copick` on a copick project's labelled runs; :func:`choose_thresholds`
   sets the per-class thresholds on validation data.
 * Store: :func:`load_picker`, :func:`save_picker`, :func:`ensemble_pickers`.
+* Export: :func:`export_picks` writes picks as a CSV, a RELION STAR file or an IMOD point or
+  model file, chosen by the file's suffix.
 * Re-exported from the other stages, where they live: CZII CSV, MRC, OME-Zarr and copick IO
   (:mod:`voxpick.io`), the CZII metric (:mod:`voxpick.metrics`) and the tomogram simulator
   (:mod:`voxpick.simulate`).
@@ -15,6 +17,7 @@ See ``docs/cryoet.md``.
 
 from voxpick.cryoet.copick import copick_classes, pick_copick, train_picker_copick
 from voxpick.cryoet.data import LabelledTomogram, labelled_tomogram, make_labels
+from voxpick.cryoet.export import PICK_FILE_FORMATS, export_picks, pick_file_format
 from voxpick.cryoet.picking import pick
 from voxpick.cryoet.store import (
     DEFAULT_PICKER,
@@ -35,11 +38,16 @@ from voxpick.io import (
     read_mrc,
     read_ome_zarr,
     read_picks,
+    read_star,
     read_submission,
     read_tomogram,
+    write_imod_model,
+    write_imod_points,
     write_mrc,
     write_ome_zarr,
     write_picks,
+    write_picks_csv,
+    write_star,
     write_submission,
 )
 from voxpick.metrics import CZII_PARTICLES, CziiParticle, czii_score
@@ -50,6 +58,7 @@ __all__ = [
     "CZII_LIKE_CLASSES",
     "CZII_PARTICLES",
     "DEFAULT_PICKER",
+    "PICK_FILE_FORMATS",
     "CziiParticle",
     "LabelledTomogram",
     "ParticleClass",
@@ -62,6 +71,7 @@ __all__ = [
     "czii_layout",
     "czii_score",
     "ensemble_pickers",
+    "export_picks",
     "labelled_tomogram",
     "list_runs",
     "load_picker",
@@ -70,19 +80,25 @@ __all__ = [
     "particle_objects",
     "pick",
     "pick_copick",
+    "pick_file_format",
     "picks_to_angstrom",
     "picks_to_voxels",
     "read_mrc",
     "read_ome_zarr",
     "read_picks",
+    "read_star",
     "read_submission",
     "read_tomogram",
     "save_picker",
     "simulate_tomogram",
     "train_picker",
     "train_picker_copick",
+    "write_imod_model",
+    "write_imod_points",
     "write_mrc",
     "write_ome_zarr",
     "write_picks",
+    "write_picks_csv",
+    "write_star",
     "write_submission",
 ]

@@ -28,6 +28,7 @@ from voxpick.io.copick_project import (
     particle_objects,
     read_picks,
     read_tomogram,
+    refuse_existing_picks,
     write_picks,
 )
 from voxpick.io.czii_csv import picks_to_angstrom, picks_to_voxels
@@ -217,22 +218,29 @@ def pick_copick(
     user_id, session_id : str
         copick ids of the written picks.
     overwrite : bool
-        Replace existing picks of the same classes, user and session (else they are an error).
+        Replace existing picks of the same classes, user and session; without it they are an
+        error, raised before any picking.
 
     Returns
     -------
     pandas.DataFrame
-        ``particle_type, z, y, x`` (Angstrom), ``score`` and ``experiment`` (the run).
+        ``particle_type, z, y, x`` (Angstrom), ``score`` and ``experiment`` (the run);
+        ``attrs["shape"]`` and ``attrs["voxel_size"]`` describe the picked tomogram.
     """
     root = open_project(config)
+    picker = model if isinstance(model, PickerModel) else load_picker(model, device=device)
+    if write_back and not overwrite:  # before the picking, not after it
+        names = [c.name for c in picker.classes]
+        refuse_existing_picks(root, run, names, user_id=user_id, session_id=session_id)
     volume, vs = read_tomogram(root, run, voxel_spacing=voxel_spacing, tomo_type=tomo_type)
     if voxel_size is not None:
         vs = as_triple(voxel_size, name="voxel_size")
     found = pick(
-        volume, model=model, voxel_size=vs, thresholds=thresholds, tile=tile, device=device,
-        progress=progress, tta=tta,
+        volume, model=picker, voxel_size=vs, thresholds=thresholds, tile=tile, progress=progress,
+        tta=tta,
     )  # fmt: skip
     picks = picks_to_angstrom(found, voxel_size=vs).assign(experiment=run)
     if write_back:
         write_picks(root, run, picks, user_id=user_id, session_id=session_id, overwrite=overwrite)
+    picks.attrs.update(shape=tuple(int(n) for n in volume.shape), voxel_size=tuple(vs))
     return picks

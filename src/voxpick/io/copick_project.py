@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +37,16 @@ def _copick() -> ModuleType:
             "(or pip install copick).",
             name="copick",
         ) from err
+    # copick's tomograms are zarr v3 arrays with numcodecs codecs, and zarr warns on every
+    # array it opens that such codecs are outside the v3 specification (ZarrUserWarning from
+    # zarr.codecs.numcodecs). It is the project's format, not something a user can act on:
+    # silence exactly that message (other zarr warnings still show).
+    warnings.filterwarnings(
+        "ignore",
+        message="Numcodecs codecs are not in the Zarr version 3 specification",
+        category=UserWarning,
+        module=r"zarr\.codecs\.numcodecs",
+    )
     return copick
 
 
@@ -199,6 +210,7 @@ def read_tomogram(
     ValueError
         Unknown run, voxel spacing, tomogram type or level; the error lists those available.
     """
+    _copick()
     root = open_project(root)
     r = _get_run(root, run)
     spacings = sorted(((float(v.voxel_size), v) for v in r.voxel_spacings), key=lambda t: t[0])
@@ -346,16 +358,46 @@ def write_picks(
     types = picks["particle_type"].astype(str).to_numpy()
     names = sorted(set(types))
     _check_known(root, names)
-    existing = [
-        n for n in names if r.get_picks(object_name=n, user_id=user_id, session_id=session_id)
-    ]
-    if existing and not overwrite:
-        raise ValueError(
-            f"run {r.name!r} already has picks of {existing} by user_id={user_id!r} in "
-            f"session_id={session_id!r}: pass overwrite=True to replace them, or another "
-            "session_id."
-        )
+    if not overwrite:
+        refuse_existing_picks(root, r, names, user_id=user_id, session_id=session_id)
     for name in names:
         rows = types == name
         out = r.new_picks(name, session_id=session_id, user_id=user_id, exist_ok=True)
         out.from_numpy(xyz[rows], scores=None if scores is None else scores[rows])
+
+
+def refuse_existing_picks(
+    root: Any, run: Any, object_names: list[str], *, user_id: str, session_id: str
+) -> None:
+    """Raise if the run already has picks of these objects by this user and session.
+
+    Parameters
+    ----------
+    root : copick root or path to its config
+        See :func:`open_project`.
+    run : str
+        Run name.
+    object_names : list of str
+        Particle types about to be written.
+    user_id, session_id : str
+        copick ids of the picks about to be written.
+
+    Raises
+    ------
+    ValueError
+        Such picks exist; the message names them, how many points each holds, and the two
+        ways out (``overwrite=True``, another ``session_id``).
+    """
+    root = open_project(root)
+    r = _get_run(root, run)
+    existing: dict[str, int] = {}
+    for name in object_names:
+        for p in r.get_picks(object_name=name, user_id=user_id, session_id=session_id):
+            existing[name] = existing.get(name, 0) + len(p.points or [])
+    if existing:
+        found = ", ".join(f"{n} ({k} points)" for n, k in sorted(existing.items()))
+        raise ValueError(
+            f"run {r.name!r} already has picks by user_id={user_id!r} in "
+            f"session_id={session_id!r}: {found}. Pass overwrite=True (voxpick pick "
+            "--overwrite) to replace them, or write to another session_id (--session-id)."
+        )

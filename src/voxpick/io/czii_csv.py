@@ -64,6 +64,11 @@ def write_submission(path: str | os.PathLike[str], picks: pd.DataFrame) -> Path:
     ValueError
         Missing columns, NaN/infinite positions or empty experiment/particle_type values.
     """
+    return _write_czii(path, picks, {})
+
+
+def _write_czii(path: str | os.PathLike[str], picks: pd.DataFrame, extra: dict[str, Any]) -> Path:
+    """Write the CZII columns of ``picks`` (Angstrom), then the ``extra`` columns."""
     df = _check_picks(picks, name="picks", required=("experiment", "particle_type", *_AXES))
     for col in ("experiment", "particle_type"):
         bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
@@ -83,10 +88,45 @@ def write_submission(path: str | os.PathLike[str], picks: pd.DataFrame) -> Path:
             "z": df["z"].to_numpy(dtype=float),
         }
     )
+    for col in extra:
+        out[col] = extra[col]
     target = Path(path)
     with atomic_path(target) as tmp:
         out.to_csv(tmp, index=False, lineterminator="\n")
     return target
+
+
+#: Columns :func:`write_picks_csv` adds after :data:`SUBMISSION_COLUMNS`.
+PICKS_CSV_EXTRA: tuple[str, ...] = ("score", "x_px", "y_px", "z_px")
+
+
+def write_picks_csv(
+    path: str | os.PathLike[str], picks_px: pd.DataFrame, *, voxel_size: Any
+) -> Path:
+    """Write picks as a CZII submission CSV plus score and pixel columns, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination ``.csv``.
+    picks_px : pandas.DataFrame
+        Columns ``experiment``, ``particle_type``, ``z, y, x`` in **voxels** and optionally
+        ``score`` (empty when absent).
+    voxel_size : float or tuple of 3 floats
+        ``(z, y, x)`` Angstrom per voxel.
+
+    Returns
+    -------
+    pathlib.Path
+        The file: header ``id,experiment,particle_type,x,y,z,score,x_px,y_px,z_px``, ``x, y, z``
+        in Angstrom as in a CZII submission (so :func:`read_submission` and
+        :func:`voxpick.metrics.czii_score` read it), then the score and the position in voxels.
+    """
+    px = _check_picks(picks_px, name="picks_px", required=("experiment", "particle_type", *_AXES))
+    picks_A = picks_to_angstrom(px, voxel_size=voxel_size)
+    extra = {f"{axis}_px": px[axis].to_numpy(dtype=float) for axis in "xyz"}
+    score = px["score"].to_numpy(dtype=float) if "score" in px else np.full(len(px), np.nan)
+    return _write_czii(path, picks_A, {"score": score, **extra})
 
 
 def read_submission(path: str | os.PathLike[str]) -> pd.DataFrame:

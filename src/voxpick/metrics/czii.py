@@ -118,16 +118,20 @@ def _check_positive(value: Any, name: str, hint: str) -> None:
         raise ValueError(f"{name}={value!r} is invalid: expected a finite number > 0 ({hint}).")
 
 
+def _hits(reference: np.ndarray, picks: np.ndarray, radius: float) -> tuple[Any, Any]:
+    """Return which picks hit a reference point, and which reference points are hit."""
+    pick_hit = np.zeros(len(picks), dtype=bool)
+    ref_hit = np.zeros(len(reference), dtype=bool)
+    if len(reference) and len(picks):
+        for i, h in enumerate(cKDTree(reference).query_ball_point(picks, r=radius)):
+            if h:
+                pick_hit[i] = True
+                ref_hit[h] = True
+    return pick_hit, ref_hit
+
+
 def _counts(reference: np.ndarray, picks: np.ndarray, radius: float) -> tuple[int, int, int]:
-    if len(reference) == 0:
-        return 0, len(picks), 0
-    if len(picks) == 0:
-        return 0, 0, len(reference)
-    hits = cKDTree(reference).query_ball_point(picks, r=radius)
-    hit = set()
-    for h in hits:
-        hit.update(h)
-    tp = len(hit)
+    tp = int(_hits(reference, picks, radius)[1].sum())
     return tp, len(picks) - tp, len(reference) - tp
 
 
@@ -261,3 +265,88 @@ def czii_score(
         aggregate += f_by_name[name] * w_by_name[name]
     score = aggregate / sum(p.weight for p in particles)
     return float(score), table
+
+
+def czii_outcomes(
+    solution: pd.DataFrame,
+    submission: pd.DataFrame,
+    *,
+    distance_multiplier: float = 0.5,
+    particles: Sequence[CziiParticle] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Label every pick and every truth particle with its CZII outcome (the failure analysis).
+
+    The hit rule is :func:`czii_score`'s: a pick hits a truth particle of its own type and
+    experiment within ``radius_A * distance_multiplier`` of it. The ``found`` particles of a
+    type are that function's ``tp``, the others its ``fn``; its ``fp`` is the number of picks
+    minus ``tp``, which also counts a second pick on an already found particle (such a pick is
+    labelled ``hit`` here).
+
+    Parameters
+    ----------
+    solution, submission : pandas.DataFrame
+        Columns ``experiment, particle_type, x, y, z`` (Angstrom); other columns are kept.
+    distance_multiplier : float
+        As for :func:`czii_score` (0.5 in the competition).
+    particles : sequence of CziiParticle, optional
+        Classes and radii; default :data:`CZII_PARTICLES`.
+
+    Returns
+    -------
+    picks : pandas.DataFrame
+        The submission's rows in experiments of the solution (others are ignored, as by the
+        score), plus ``hit`` (bool) and ``truth_type``: for a pick that hits nothing, the type
+        of a truth particle of *another* class whose zone it falls in (its own radius times
+        ``distance_multiplier``; the nearest if several), else ``""`` (nothing there).
+    truth : pandas.DataFrame
+        The solution's rows plus ``found`` (bool) and ``picked_as``: for a missed particle, the
+        type of the nearest pick of another class within its zone, else ``""`` (not picked).
+    """
+    particles = _check_particles(CZII_PARTICLES if particles is None else particles)
+    _check_positive(distance_multiplier, "distance_multiplier", "competition: 0.5")
+    sol = _check_frame(solution, "solution", particles)
+    sub = _check_frame(submission, "submission", particles)
+    keep = sub["experiment"].isin(set(sol["experiment"])).to_numpy()
+    picks = submission.loc[keep].reset_index(drop=True).copy()
+    truth = solution.reset_index(drop=True).copy()
+    sub, sol = sub.loc[keep].reset_index(drop=True), sol.reset_index(drop=True)
+    hit = np.zeros(len(sub), dtype=bool)
+    found = np.zeros(len(sol), dtype=bool)
+    truth_type = np.full(len(sub), "", dtype=object)
+    picked_as = np.full(len(sol), "", dtype=object)
+    zone = {p.name: p.radius_A * float(distance_multiplier) for p in particles}
+    for exp in pd.unique(sol["experiment"]):
+        s_idx = np.flatnonzero((sol["experiment"] == exp).to_numpy())
+        p_idx = np.flatnonzero((sub["experiment"] == exp).to_numpy())
+        s_xyz, p_xyz = (
+            sol.loc[s_idx, ["x", "y", "z"]].to_numpy(),
+            sub.loc[p_idx, ["x", "y", "z"]].to_numpy(),
+        )
+        s_type, p_type = (
+            sol.loc[s_idx, "particle_type"].to_numpy(),
+            sub.loc[p_idx, "particle_type"].to_numpy(),
+        )
+        for name, radius in zone.items():
+            ref, own = s_type == name, p_type == name
+            pick_hit, ref_hit = _hits(s_xyz[ref], p_xyz[own], radius)
+            hit[p_idx[own]] = pick_hit
+            found[s_idx[ref]] = ref_hit
+        if len(p_idx) and len(s_idx):
+            reach = max(zone.values())
+            s_zone = np.array([zone[t] for t in s_type])
+            s_tree, p_tree = cKDTree(s_xyz), cKDTree(p_xyz)
+            for i in np.flatnonzero(~hit[p_idx]):  # a false pick on a particle of another class?
+                js = np.array(s_tree.query_ball_point(p_xyz[i], r=reach), dtype=int)
+                d = np.linalg.norm(s_xyz[js] - p_xyz[i], axis=1)
+                ok = (s_type[js] != p_type[i]) & (d <= s_zone[js])
+                if ok.any():
+                    truth_type[p_idx[i]] = s_type[js[ok][np.argmin(d[ok])]]
+            for i in np.flatnonzero(~found[s_idx]):  # a missed particle picked as another class?
+                js = np.array(p_tree.query_ball_point(s_xyz[i], r=s_zone[i]), dtype=int)
+                ok = p_type[js] != s_type[i]
+                if ok.any():
+                    d = np.linalg.norm(p_xyz[js[ok]] - s_xyz[i], axis=1)
+                    picked_as[s_idx[i]] = p_type[js[ok][np.argmin(d)]]
+    picks["hit"], picks["truth_type"] = hit, truth_type
+    truth["found"], truth["picked_as"] = found, picked_as
+    return picks, truth
