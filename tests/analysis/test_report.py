@@ -68,7 +68,8 @@ def test_report_is_self_contained_html(sim, detections, tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert "<title>&lt;my&gt; run</title>" in page  # escaped
     images = [a["src"] for t, a in parser.tags if t == "img"]
-    assert len(images) == 4  # overlays, g(r), NN histogram, PR curve
+    assert len(images) == 5  # overlays, g(r), NN histogram, detections per z plane, PR curve
+    assert 'alt="detections per z plane"' in page
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,7 +91,7 @@ def test_report_without_truth_and_anisotropic_voxels(sim):
     det = sim.truth[["z", "y", "x"]].to_numpy() / [2.0, 1.0, 1.0]
     page = build_report(vol, det, diameter=8.0, voxel_size=(2, 1, 1))
     assert "metric" not in page and "precision" not in page
-    assert page.count("<img") == 3
+    assert page.count("<img") == 4  # overlays, g(r), NN histogram, detections per z plane
     data = analyse(vol.shape, det, diameter=8.0, voxel_size=(2, 1, 1))
     assert data.stats["detections: NN distance median (d)"] == pytest.approx(1.0, abs=0.05)
 

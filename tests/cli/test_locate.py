@@ -153,7 +153,7 @@ def test_empty_volume_writes_header_only(tmp_path: Path):
         (["--diameter", "8", "--tta"], "Add --method unet"),
         (["--diameter", "8", "--method", "classical", "--tta"], "Add --method unet"),
         (["--diameter", "8", "--method", "unet", "--separation", "4,4"], "one number or three"),
-        (["--diameter", "8", "--voxel-size", "0"], "voxel_size"),
+        (["--diameter", "8", "--voxel-size", "0"], "--voxel-size '0' must be positive"),
     ],
 )
 def test_bad_options_exit_2_without_output(sim_npy, tmp_path: Path, extra, message):

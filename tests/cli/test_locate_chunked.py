@@ -75,9 +75,10 @@ def test_npy_with_chunks_and_scheduler_threads(sim, tmp_path: Path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--chunks", "0"], "--chunks '0' must be one positive edge"),
+        (["--chunks", "0"], "--chunks '0' must be positive"),
         (["--chunks", "a,b"], "is not whole numbers"),
         (["--chunks", "16", "--scheduler", "nowhere"], "scheduler='nowhere' is not usable"),
+        (["--chunks", "2", "--method", "unet"], "chunks=2 makes 11440 blocks"),
     ],
 )
 def test_bad_chunk_options_exit_2(sim, tmp_path: Path, extra, message):

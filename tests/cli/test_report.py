@@ -31,7 +31,7 @@ def test_report_command_writes_html(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     page = out.read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5  # with detections per z plane
     assert "recall" in page and "report: det.csv" in page
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 

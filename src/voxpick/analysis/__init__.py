@@ -1,6 +1,10 @@
-"""Structure of a tracking result: g(r), volume fraction, neighbours, overlaps, q4/q6.
+"""Structure of a tracking result: g(r), volume fraction, neighbours, overlaps, q4/q6; linking.
 
-The HTML report (:func:`voxpick.analysis.report.build_report`) lives in its own module so that
+Trajectories and their mean squared displacement (trackpy, extra ``track``):
+:func:`link`, :func:`msd`, :func:`diffusion_coefficient`.
+
+The HTML reports (:func:`voxpick.analysis.report.build_report`, and for cryo-ET picks
+:func:`voxpick.analysis.picks_report.build_picks_report`) live in their own modules so that
 importing this package does not import matplotlib.
 """
 
@@ -17,7 +21,12 @@ from voxpick.analysis.neighbours import (
 )
 from voxpick.analysis.order import steinhardt
 from voxpick.analysis.rdf import first_minimum, pair_correlation
-from voxpick.analysis.structure import close_pairs, nearest_neighbour_distances
+from voxpick.analysis.structure import (
+    close_pairs,
+    detections_per_plane,
+    nearest_neighbour_distances,
+)
+from voxpick.analysis.tracking import diffusion_coefficient, link, msd
 from voxpick.detect.measure import detected_volume_fraction
 
 __all__ = [
@@ -28,7 +37,11 @@ __all__ = [
     "coordination_numbers",
     "crowding_warning",
     "detected_volume_fraction",
+    "detections_per_plane",
+    "diffusion_coefficient",
     "first_minimum",
+    "link",
+    "msd",
     "nearest_neighbour_distances",
     "neighbour_ratios",
     "overlap_report",

@@ -14,12 +14,16 @@ diameter makes 17 voxels along z and 15 along y one diameter each.
 
 from __future__ import annotations
 
+import html
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from voxpick.io.calibration import resolve_voxel_size
+from voxpick.io.source import open_volume
 from voxpick.validation import check_positions, diameter_in_voxels
 
 #: Nearest neighbours closer than this many diameters are physically impossible for hard
@@ -37,6 +41,10 @@ ACCEPT_CLOSE_SHARE = 0.2
 #: ... and the median nearest-neighbour distance lies in this range of diameters (dense hard
 #: spheres: 1.0-1.05; a little less with localisation noise).
 ACCEPT_MEDIAN = (0.88, 1.15)
+
+#: An inconsistent result whose rerun at most this fraction of the told diameter's share of
+#: too-close neighbours is reported as "better, not consistent" rather than "no better".
+IMPROVED_FACTOR = 0.5
 
 #: The implied diameter is not tried below this many voxels on any axis.
 MIN_RERUN_PX = 3.0
@@ -160,8 +168,33 @@ class DiameterCheck:
     suggested_median_ratio: float | None = None
 
     @property
+    def improved(self) -> bool:
+        """Whether the smaller diameter tried at least halved the share of too-close pairs."""
+        return (
+            self.suggested_close_share is not None
+            and self.suggested_close_share <= IMPROVED_FACTOR * self.close_share
+        )
+
+    @property
     def message(self) -> str:
-        """One sentence for a person: what was found and what to do."""
+        """One paragraph for a person: what was found and what to do (Python spelling)."""
+        return self.describe()
+
+    def describe(self, *, command_line: bool = False, unit: str | None = None) -> str:
+        """Say what was found and what to do.
+
+        Parameters
+        ----------
+        command_line : bool
+            Write diameters as ``--diameter Z,Y,X`` (the ``voxpick`` command) instead of
+            ``diameter=(z, y, x)``.
+        unit : str, optional
+            With ``command_line``: the unit written after the diameters (e.g. ``"um"``).
+
+        Returns
+        -------
+        str
+        """
         head = (
             f"{self.n_found} detections; {self.close_share:.0%} have a neighbour closer than "
             f"{CLOSE_FRACTION:g} diameter (median nearest neighbour {self.median_ratio:.2f} "
@@ -173,14 +206,25 @@ class DiameterCheck:
             return head + ": consistent with the diameter."
         if self.suggested is None:
             return head + ": inconsistent with the diameter, and no smaller one is worth trying."
+        d = _fmt(self.suggested, command_line=command_line)
+        if command_line and unit:
+            d += unit
         rerun = (
-            f"with diameter {_fmt(self.suggested)}: {self.suggested_n_found} detections, "
+            f"with diameter {d}: {self.suggested_n_found} detections, "
             f"{self.suggested_close_share:.0%} too close, median "
             f"{self.suggested_median_ratio:.2f}"
         )
+        use = f"--diameter {d}" if command_line else f"diameter={d}"
         if self.verdict == "too large":
-            use = _fmt(self.suggested)
-            return head + f". The diameter is too large; {rerun}. Use diameter={use}."
+            return head + f". The diameter is too large; {rerun}. Use {use}."
+        if self.improved:
+            return (
+                head + f"; {rerun}: better, but still more than {ACCEPT_CLOSE_SHARE:.0%} too "
+                f"close or a median outside {ACCEPT_MEDIAN[0]:g}-{ACCEPT_MEDIAN[1]:g}. The "
+                "diameter is probably too large, and the detector also over-detects a little "
+                f"(split or noise detections): try {use}, check the overlays, and raise the "
+                "threshold if pairs remain."
+            )
         return (
             head + f"; {rerun}, no better. Either the detector over-detects on this volume "
             "(split or noise detections) or the diameter is too small (each particle found "
@@ -188,9 +232,34 @@ class DiameterCheck:
             "the threshold or the diameter."
         )
 
+    def __repr__(self) -> str:
+        return f"<DiameterCheck {self.verdict}: {self.message}>"
 
-def _fmt(value: Any) -> str:
+    def _repr_html_(self) -> str:
+        colour = {"consistent": "#1a7f37", "too large": "#9a6700"}.get(self.verdict, "#cf222e")
+        rows = [("told", self.n_found, self.close_share, self.median_ratio)]
+        if self.suggested is not None:
+            rows.append((
+                f"tried {_fmt(self.suggested)}", self.suggested_n_found or 0,
+                self.suggested_close_share or 0.0, self.suggested_median_ratio or float("nan"),
+            ))  # fmt: skip
+        body = "".join(
+            f"<tr><td>{html.escape(label)}</td><td>{n}</td><td>{share:.0%}</td>"
+            f"<td>{median:.2f}</td></tr>"
+            for label, n, share, median in rows
+        )
+        return (
+            f'<div><b style="color:{colour}">{html.escape(self.verdict)}</b>: '
+            f"{html.escape(self.message)}<table><tr><th>diameter</th><th>detections</th>"
+            f"<th>closer than {CLOSE_FRACTION:g} d</th><th>median NN (d)</th></tr>{body}"
+            "</table></div>"
+        )
+
+
+def _fmt(value: Any, *, command_line: bool = False) -> str:
     if isinstance(value, tuple):
+        if command_line:
+            return ",".join(f"{v:.3g}" for v in value)
         return "(" + ", ".join(f"{v:.3g}" for v in value) + ")"
     return f"{value:.3g}"
 
@@ -213,8 +282,8 @@ def check_diameter(
     volume: Any,
     *,
     diameter: Any,
-    voxel_size: Any = 1,
-    method: str = "classical",
+    voxel_size: Any = None,
+    method: str = "auto",
     invert: bool = False,
     min_detections: int = MIN_DETECTIONS,
     max_reruns: int = 3,
@@ -233,14 +302,16 @@ def check_diameter(
 
     Parameters
     ----------
-    volume : array_like
-        3D image, axes (z, y, x).
+    volume : array_like, str or os.PathLike
+        3D image, axes (z, y, x), or its path (anything :func:`voxpick.locate` takes).
     diameter : float or sequence of 3 float
         The diameter to check, in the units of ``voxel_size`` (voxels by default).
-    voxel_size : float or sequence of 3 float
-        Voxel size per axis (z, y, x).
+    voxel_size : float or sequence of 3 float, optional
+        Voxel size per axis (z, y, x); default as :func:`voxpick.locate`: the file's
+        calibration for a path that records one, else 1.
     method : str
-        Detector passed to :func:`voxpick.locate`.
+        Detector passed to :func:`voxpick.locate`; the same default, ``"auto"``, so that the
+        check judges the detections ``locate`` returns.
     invert : bool
         Particles are darker than the background.
     min_detections : int
@@ -277,7 +348,10 @@ def check_diameter(
         raise TypeError(f"max_reruns={max_reruns!r} must be a whole number, e.g. 3.")
     if max_reruns < 0:
         raise ValueError(f"max_reruns={max_reruns!r} must be 0 or more, e.g. 3.")
+    voxel_size, _ = resolve_voxel_size(volume, voxel_size)
     d_px = diameter_in_voxels(diameter, voxel_size)  # validate before the (slow) detection
+    if isinstance(volume, str | os.PathLike):
+        volume = open_volume(volume)  # opened once for every rerun
     opts = dict(voxel_size=voxel_size, method=method, invert=invert, **kwargs)
     if found is None:
         found = locate(volume, diameter=diameter, **opts)
@@ -296,13 +370,14 @@ def check_diameter(
         n2, share2, median2 = _figures(
             locate(volume, diameter=suggested, **opts), suggested, voxel_size
         )
-        tried = (suggested, n2, share2, median2)
+        if tried is None or share2 < tried[2]:
+            tried = (suggested, n2, share2, median2)  # the best rerun is reported
         if (
             n2 >= min_detections
             and share2 <= ACCEPT_CLOSE_SHARE
             and ACCEPT_MEDIAN[0] <= median2 <= ACCEPT_MEDIAN[1]
         ):
-            return DiameterCheck("too large", n, share, median, *tried)
+            return DiameterCheck("too large", n, share, median, suggested, n2, share2, median2)
         if share2 >= last_share:
             break  # a smaller diameter makes it no better: over-detection
         last_share, last_median = share2, median2

@@ -26,7 +26,12 @@ from voxpick.analysis.neighbours import (
 )
 from voxpick.analysis.order import steinhardt
 from voxpick.analysis.rdf import first_minimum, pair_correlation
-from voxpick.analysis.structure import nearest_neighbour_distances
+from voxpick.analysis.structure import (
+    detections_per_plane,
+    isotropic_scale,
+    nearest_neighbour_distances,
+    z_bands,
+)
 from voxpick.detect.measure import detected_volume_fraction
 from voxpick.io.atomic import atomic_path
 from voxpick.validation import as_triple, check_positions, check_volume
@@ -56,11 +61,14 @@ class ReportData:
         g(r) of the detections (and of the truth).
     cutoff : float
         Neighbour cutoff used for coordination numbers, physical units.
+    planes : numpy.ndarray
+        Detections per z plane (:func:`voxpick.analysis.detections_per_plane`).
     """
 
     stats: dict[str, Any] = field(default_factory=dict)
     rdf: dict[str, pd.DataFrame] = field(default_factory=dict)
     cutoff: float = float("nan")
+    planes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
 def _png(fig: Any, dpi: int = 80) -> str:
@@ -142,7 +150,7 @@ def analyse(
     volume_shape: tuple[int, int, int],
     detections: Any,
     *,
-    diameter: float,
+    diameter: Any,
     voxel_size: Any = 1,
     truth: Any = None,
     match_fraction: float = 0.5,
@@ -155,8 +163,9 @@ def analyse(
         Shape (z, y, x) of the volume the detections come from.
     detections : pandas.DataFrame or array_like
         Positions (z, y, x) in voxels; an optional ``score`` column is used for AP.
-    diameter : float
-        Particle diameter, physical units (voxels when ``voxel_size`` is 1).
+    diameter : float or sequence of 3 float
+        Particle diameter, physical units (voxels when ``voxel_size`` is 1); a (z, y, x)
+        triple is read as :func:`isotropic_scale` says (distances rescaled per axis).
     voxel_size : float or tuple of 3 float
         Voxel size (z, y, x).
     truth : pandas.DataFrame or array_like, optional
@@ -170,20 +179,28 @@ def analyse(
     """
     from voxpick.metrics import evaluate
 
-    vs = as_triple(voxel_size, name="voxel_size")
-    if not (np.isfinite(diameter) and diameter > 0):
-        raise ValueError(
-            f"diameter={diameter!r} must be a positive number (physical units), e.g. 8."
-        )
+    told = diameter
+    diameter, vs = isotropic_scale(diameter, voxel_size)
     shape = (int(volume_shape[0]), int(volume_shape[1]), int(volume_shape[2]))
     det = check_positions(detections, name="detections")
     data = ReportData()
     data.stats["volume shape (z, y, x)"] = " × ".join(str(s) for s in shape)
-    data.stats["voxel size (z, y, x)"] = ", ".join(f"{v:g}" for v in vs)
-    data.stats["diameter d"] = float(diameter)
+    data.stats["voxel size (z, y, x)"] = ", ".join(
+        f"{v:g}" for v in as_triple(voxel_size, name="voxel_size")
+    )
+    data.stats["diameter d"] = (
+        float(told) if np.ndim(told) == 0 else ", ".join(f"{float(v):g}" for v in told)
+    )
+    if np.ndim(told) and vs != as_triple(voxel_size, name="voxel_size"):
+        data.stats["distances rescaled to a sphere of d ="] = diameter
     data.stats["detections"] = len(det)
     if truth is not None:
         data.stats["truth particles"] = len(check_positions(truth, name="truth"))
+    data.planes = detections_per_plane(det, shape=shape)
+    bands = z_bands(data.planes)
+    data.stats["z planes with a band of detections"] = (
+        ", ".join(str(k) for k in bands) if bands else "none"
+    )
     _structure("detections", det, shape=shape, diameter=diameter, voxel_size=vs, data=data)
     data.stats["neighbour cutoff (d)"] = data.cutoff / diameter
     if truth is not None:
@@ -209,7 +226,7 @@ def build_report(
     volume: Any,
     detections: Any,
     *,
-    diameter: float,
+    diameter: Any,
     voxel_size: Any = 1,
     truth: Any = None,
     point: Any = None,
@@ -224,8 +241,9 @@ def build_report(
         3D image (z, y, x).
     detections : pandas.DataFrame or array_like
         Positions (z, y, x) in voxels (an optional ``score`` column is used for AP).
-    diameter : float
-        Particle diameter, physical units (voxels when ``voxel_size`` is 1).
+    diameter : float or sequence of 3 float
+        Particle diameter, physical units (voxels when ``voxel_size`` is 1); a (z, y, x)
+        triple as :func:`isotropic_scale` reads it.
     voxel_size : float or tuple of 3 float
         Voxel size (z, y, x).
     truth : pandas.DataFrame or array_like, optional
@@ -241,24 +259,43 @@ def build_report(
     Returns
     -------
     str
-        The HTML document. Save it with :func:`save_report`.
+        The HTML document. Save it with :func:`save_report`; :func:`report` does both.
     """
-    from voxpick.plot import plot_gr, plot_orthogonal, plot_pr
+    return _build(
+        volume, detections, diameter=diameter, voxel_size=voxel_size, truth=truth, point=point,
+        match_fraction=match_fraction, title=title,
+    )[0]  # fmt: skip
+
+
+def _build(
+    volume: Any,
+    detections: Any,
+    *,
+    diameter: Any,
+    voxel_size: Any,
+    truth: Any,
+    point: Any,
+    match_fraction: float,
+    title: str,
+) -> tuple[str, ReportData]:
+    from voxpick.plot import plot_gr, plot_orthogonal, plot_pr, plot_z_profile
 
     vol = check_volume(volume)
-    vs = as_triple(voxel_size, name="voxel_size")
+    real_vs = as_triple(voxel_size, name="voxel_size")
     data = analyse(
         (vol.shape[0], vol.shape[1], vol.shape[2]),
         detections,
         diameter=diameter,
-        voxel_size=vs,
+        voxel_size=real_vs,
         truth=truth,
         match_fraction=match_fraction,
     )
-    diam_vox = (diameter / vs[0], diameter / vs[1], diameter / vs[2])
+    told = as_triple(diameter, name="diameter")
+    diam_vox = (told[0] / real_vs[0], told[1] / real_vs[1], told[2] / real_vs[2])
+    diameter, vs = isotropic_scale(diameter, real_vs)  # one diameter, rescaled distances
     axes = plot_orthogonal(
         vol, detections, diameter=diam_vox, point=point, truth=truth,
-        match_fraction=match_fraction, voxel_size=vs,
+        match_fraction=match_fraction, voxel_size=real_vs,
     )  # fmt: skip
     overlay = _png(axes[0].figure, dpi=70)
     gr_ax = plot_gr(data.rdf, diameter=diameter, cutoff=data.cutoff)
@@ -273,6 +310,12 @@ def build_report(
         nn_ax.set_ylabel("particles")
         nn_ax.legend(fontsize="small")
         figures.append(("nearest neighbours", _png(nn_ax.figure)))
+    true_planes = None
+    if truth is not None:
+        true_planes = detections_per_plane(truth, shape=vol.shape)
+    z_ax = plot_z_profile(data.planes, truth=true_planes)
+    z_ax.set_title("detections per z plane (bands: a coverslip, a bright layer)")
+    figures.append(("detections per z plane", _png(z_ax.figure)))
     if truth is not None:
         from voxpick.metrics import pr_curve
 
@@ -304,7 +347,7 @@ def build_report(
         "</div></div>",
         '<p class="muted">Generated by voxpick.</p></body></html>',
     ]
-    return "\n".join(parts)
+    return "\n".join(parts), data
 
 
 def save_report(path: str | os.PathLike[str], report: str) -> Path:
@@ -326,3 +369,129 @@ def save_report(path: str | os.PathLike[str], report: str) -> Path:
     with atomic_path(final) as tmp:
         tmp.write_text(report, encoding="utf-8")
     return final
+
+
+@dataclass
+class Report:
+    """An HTML report: shown inline in Jupyter, saved with :meth:`save`.
+
+    Attributes
+    ----------
+    html : str
+        The self-contained page.
+    data : ReportData
+        Its numbers.
+    path : pathlib.Path or None
+        Where it was saved.
+    """
+
+    html: str
+    data: ReportData
+    path: Path | None = None
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the page atomically; return the path."""
+        self.path = save_report(path, self.html)
+        return self.path
+
+    @property
+    def stats(self) -> pd.Series:
+        """Return the numbers of the page as a labelled series."""
+        return pd.Series(self.data.stats, dtype=object)
+
+    def __repr__(self) -> str:
+        where = f", saved to {self.path}" if self.path is not None else ""
+        return f"<Report: {self.data.stats.get('detections', 0)} detections{where}>"
+
+    def _repr_html_(self) -> str:
+        # an iframe keeps the page's style sheet out of the notebook's
+        return (
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+            'style="width:100%;height:900px;border:1px solid #ddd"></iframe>'
+        )
+
+
+def report(
+    volume: Any,
+    detections: Any,
+    *,
+    diameter: Any = None,
+    voxel_size: Any = None,
+    truth: Any = None,
+    out: str | os.PathLike[str] | None = None,
+    point: Any = None,
+    key: str | None = None,
+    match_fraction: float = 0.5,
+    title: str | None = None,
+) -> Report:
+    """Build the HTML report of one result from arrays, tables or files; save it if asked.
+
+    Parameters
+    ----------
+    volume : array_like, str or os.PathLike
+        3D image (z, y, x), or a volume file (:func:`voxpick.io.read_volume`).
+    detections : pandas.DataFrame, array_like, str or os.PathLike
+        Positions (z, y, x) in voxels, e.g. the result of :func:`voxpick.locate`, or a CSV /
+        Parquet file of them.
+    diameter : float or sequence of 3 float, optional
+        Particle diameter, units of ``voxel_size``; default the ``diameter`` (and
+        ``voxel_size``) that ``detections.attrs`` records (a :func:`voxpick.locate` result).
+    voxel_size : float or sequence of 3 float, optional
+        Voxel size (z, y, x); default the file's calibration for a volume file that records
+        one (:func:`voxpick.io.read_calibration`), else 1.
+    truth : pandas.DataFrame, array_like, str or os.PathLike, optional
+        True positions (or their file): adds the metrics.
+    out : str or os.PathLike, optional
+        Also save the page here (atomically).
+    point : sequence of 3 float, optional
+        (z, y, x) voxel the orthogonal slices pass through.
+    key : str, optional
+        HDF5 dataset of ``volume``.
+    match_fraction : float
+        Matching distance, fraction of the diameter.
+    title : str, optional
+        Page title.
+
+    Returns
+    -------
+    Report
+        Shown inline in a notebook; ``.html``, ``.stats``, ``.save(path)``.
+
+    Examples
+    --------
+    >>> import voxpick
+    >>> from voxpick.simulate import simulate_volume
+    >>> sim = simulate_volume(48, radius=4, volfrac=0.3, rng=0)
+    >>> page = voxpick.report(sim.volume, voxpick.locate(sim.volume, diameter=8))
+    >>> int(page.stats["detections"]) > 50
+    True
+    """
+    from voxpick.io import read_positions, read_volume
+    from voxpick.io.calibration import resolve_voxel_size
+
+    if isinstance(detections, str | os.PathLike):
+        title = title or f"voxpick report: {Path(detections).name}"
+        detections = read_positions(detections)
+    if isinstance(truth, str | os.PathLike):
+        truth = read_positions(truth)
+    attrs = dict(getattr(detections, "attrs", {}) or {})
+    if diameter is None:
+        if attrs.get("diameter") is None:
+            raise ValueError(
+                "diameter= is needed: the detections do not record the diameter they were "
+                "located with. Pass it, e.g. report(volume, found, diameter=8)."
+            )
+        diameter = attrs["diameter"]
+        if voxel_size is None and attrs.get("voxel_size") is not None:
+            voxel_size = attrs["voxel_size"]  # the diameter's units
+    voxel_size, _ = resolve_voxel_size(volume, voxel_size, key=key)
+    if isinstance(volume, str | os.PathLike):
+        volume = read_volume(volume, key=key)
+    page, data = _build(
+        volume, detections, diameter=diameter, voxel_size=voxel_size, truth=truth, point=point,
+        match_fraction=match_fraction, title=title or "voxpick report",
+    )  # fmt: skip
+    result = Report(page, data)
+    if out is not None:
+        result.save(out)
+    return result

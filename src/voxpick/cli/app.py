@@ -11,7 +11,8 @@ import importlib
 import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "simulate", "demo", "evaluate", "locate", "diameter", "train", "pick", "report"
+    "simulate", "demo", "evaluate", "locate", "refine", "diameter", "train", "pick", "report",
+    "track",
 )  # fmt: skip
 
 app = typer.Typer(

@@ -16,7 +16,7 @@ DEMO_PARAMETERS = {
     "radius": 4.0,
     "volfrac": 0.45,
     "polydispersity": 0.04,
-    "particle_size": 0.6,
+    "particle_size": 0.3,
     "brightness": 200.0,
     "snr": 6.0,
     "cnr": 4.0,

@@ -16,71 +16,27 @@ import typer
 from rich.console import Console
 
 from voxpick.cli.common import user_errors
-from voxpick.validation import as_triple
+from voxpick.cli.grammar import (
+    DEFAULT_METHOD,
+    DiameterOption,
+    InvertOption,
+    KeyOption,
+    MethodOption,
+    RawShapeOption,
+    VoxelSizeOption,
+    command,
+    parse_length,
+    parse_triple,
+    print_command,
+)
+from voxpick.cli.inputs import open_input, option_words, polarity_hint, quiet_calibration
 
-#: Options shared by the commands that locate particles in one volume file.
-DiameterOption = Annotated[
-    str, typer.Option(help="Particle diameter: one number or Z,Y,X, in the units of --voxel-size.")
-]
-VoxelSizeOption = Annotated[
-    str, typer.Option(help="Voxel size: one number or Z,Y,X (default 1: diameter in voxels).")
-]
-InvertOption = Annotated[
-    bool, typer.Option("--invert", help="Particles are darker than the background.")
-]
-MethodOption = Annotated[
-    str,
-    typer.Option(
-        help="Detection method: auto (the U-Net on crowded volumes, classical otherwise), "
-        "classical or unet."
-    ),
-]
-RawShapeOption = Annotated[
-    str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
-]
-
-
-def parse_triple(text: str, *, name: str) -> float | tuple[float, float, float]:
-    """Parse ``"10"`` into 10.0 and ``"15,11,11"`` into ``(15.0, 11.0, 11.0)`` (z, y, x).
-
-    Parameters
-    ----------
-    text : str
-        One number, or three separated by commas.
-    name : str
-        Option name for error messages.
-
-    Returns
-    -------
-    float or tuple of 3 float
-    """
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(
-            f"{name} {text!r} is not a number list: expected one number or Z,Y,X, e.g. 10 or "
-            "15,11,11."
-        ) from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) != 3:
-        raise ValueError(
-            f"{name} {text!r} has {len(values)} values: expected one number or three (Z,Y,X)."
-        )
-    return as_triple(values, name=name, positive=False)
-
-
-def _parse_shape(text: str | None) -> tuple[int, int, int] | None:
-    if text is None:
-        return None
-    try:
-        dims = tuple(int(p.strip()) for p in text.split(","))
-    except ValueError:
-        raise ValueError(f"--shape {text!r} is not Z,Y,X integers, e.g. 31,64,64.") from None
-    if len(dims) != 3 or min(dims) <= 0:
-        raise ValueError(f"--shape {text!r} must be three positive integers Z,Y,X.")
-    return (dims[0], dims[1], dims[2])
+#: The shared options and the one parser live in voxpick.cli.grammar (re-exported here for the
+#: commands that imported them from this module).
+__all__ = [
+    "DiameterOption", "InvertOption", "KeyOption", "MethodOption", "RawShapeOption",
+    "VoxelSizeOption", "locate_command", "parse_triple", "register",
+]  # fmt: skip
 
 
 #: A volume file bigger than this fraction of the machine's memory is located block by block
@@ -89,18 +45,7 @@ MEMORY_FRACTION = 1.0 / 32.0
 
 
 def _parse_chunks(text: str | None) -> int | tuple[int, int, int] | None:
-    if text is None:
-        return None
-    try:
-        dims = [int(p.strip()) for p in text.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"--chunks {text!r} is not whole numbers: expected one edge or Z,Y,X in voxels, "
-            "e.g. 256 or 128,256,256."
-        ) from None
-    if len(dims) not in (1, 3) or min(dims) <= 0:
-        raise ValueError(f"--chunks {text!r} must be one positive edge or three (Z,Y,X), e.g. 256.")
-    return dims[0] if len(dims) == 1 else (dims[0], dims[1], dims[2])
+    return None if text is None else parse_triple(text, name="--chunks", integer=True)
 
 
 def _total_memory() -> int:
@@ -124,17 +69,17 @@ def locate_command(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="Volume, axes (z, y, x): .tif/.tiff, .npy, .h5/.hdf5, .raw (with --shape), or a "
-            ".zarr / OME-Zarr directory.",
+            help="Volume, axes (z, y, x): .tif/.tiff, .npy, .h5/.hdf5 (with --key if several "
+            "datasets), .mrc, .raw (with --shape), or a .zarr / OME-Zarr directory.",
         ),
     ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output .csv or .parquet (z,y,x,score,...).")
     ],
     diameter: DiameterOption,
-    voxel_size: VoxelSizeOption = "1",
+    voxel_size: VoxelSizeOption = None,
     invert: InvertOption = False,
-    method: MethodOption = "auto",
+    method: MethodOption = DEFAULT_METHOD,
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -145,8 +90,8 @@ def locate_command(
     separation: Annotated[
         str | None,
         typer.Option(
-            help="Minimum distance between two detections: one number or Z,Y,X, in the units "
-            "of --diameter (default: 0.5 diameter for classical, 0.45 for unet). Raise it "
+            help="Minimum distance between two detections: one number or Z,Y,X, read like "
+            "--diameter (default: 0.5 diameter for classical, 0.45 for unet). Raise it "
             "towards 0.8 diameter for hard spheres. Needs --method classical or unet."
         ),
     ] = None,
@@ -167,6 +112,7 @@ def locate_command(
         ),
     ] = None,
     shape: RawShapeOption = None,
+    key: KeyOption = None,
     chunks: Annotated[
         str | None,
         typer.Option(
@@ -182,6 +128,17 @@ def locate_command(
             "address, e.g. tcp://10.0.0.1:8786."
         ),
     ] = None,
+    progress: Annotated[
+        bool, typer.Option(help="Show progress (stages, and blocks of a block-by-block run).")
+    ] = True,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine",
+            help="Then fit the image model (voxpick refine): refined positions with "
+            "sigma_z/y/x columns, missed particles added, unneeded ones removed.",
+        ),
+    ] = False,
 ) -> None:
     """Find every particle in a 3D volume and write one row per particle (CSV or Parquet).
 
@@ -192,16 +149,17 @@ def locate_command(
     """
     from voxpick.analysis.diameter import crowding_warning
     from voxpick.api import locate
-    from voxpick.io import read_volume
 
     console = Console(stderr=True)
     with user_errors():
-        d = parse_triple(diameter, name="--diameter")
-        vs = parse_triple(voxel_size, name="--voxel-size")
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ValueError(
                 f"--out {str(out)!r} must end in .csv or .parquet, e.g. -o particles.csv."
             )
+        source = open_input(
+            input_path, diameter=diameter, voxel_size=voxel_size, key=key, shape=shape,
+            console=console,
+        )  # fmt: skip
         core = _parse_chunks(chunks)
         # options that only some detectors take: (keyword, flag, value, methods, why)
         only_for = [
@@ -214,7 +172,7 @@ def locate_command(
             ("scales", "--tta", "tta" if tta else None, ("unet",), "it is an option of the U-Net"),
         ]  # fmt: skip
         kwargs: dict[str, Any] = {}
-        for key, flag, value, methods, why in only_for:
+        for name, flag, value, methods, why in only_for:
             if value is None:
                 continue
             if method not in methods:
@@ -222,18 +180,22 @@ def locate_command(
                 raise ValueError(
                     f"{flag} does not apply to --method {method}: {why}. Add {wanted}."
                 )
-            kwargs[key] = parse_triple(str(value), name=flag) if key == "separation" else value
+            if name == "separation":
+                value = source.scale.length(parse_length(str(value), name=flag), name=flag)
+            kwargs[name] = value
         chunked = core is not None or scheduler is not None or _needs_chunks(input_path)
         start = time.perf_counter()
-        if chunked and shape is None:
+        if chunked and source.shape is None and key is None:
             volume: Any = input_path  # read block by block
             core = 256 if core is None else core
         else:
-            volume = read_volume(input_path, shape=_parse_shape(shape))
-        found = locate(
-            volume, diameter=d, voxel_size=vs, method=method, invert=invert, chunks=core,
-            scheduler=scheduler, out=out, progress=chunked, **kwargs,
-        )  # fmt: skip
+            volume = source.read()
+        with quiet_calibration():
+            found = locate(
+                volume, diameter=source.scale.diameter, voxel_size=source.scale.voxel_size,
+                method=method, invert=invert, chunks=core, scheduler=scheduler, out=out,
+                progress=progress, refine=refine, **kwargs,
+            )  # fmt: skip
         size = tuple(found.attrs.get("shape", ()))
     elapsed = time.perf_counter() - start
     extra = ""
@@ -245,15 +207,36 @@ def locate_command(
             f", auto: {found.attrs['detector']} (U-Net volume fraction "
             f"{found.attrs['unet_volume_fraction']:.2f})"
         )
-    if "n_blocks" in found.attrs:
+    if found.attrs.get("n_blocks", 1) > 1:
         extra += f", {found.attrs['n_blocks']} blocks"
     console.print(
-        f"{len(found)} particles in {input_path.name} {size} ({elapsed:.2f} s{extra}) -> {out}"
+        f"{len(found)} particles in {input_path.name} {size} ({elapsed:.2f} s{extra}) -> {out}",
+        soft_wrap=True, markup=False, highlight=False,
+    )  # fmt: skip
+    words = option_words(
+        source, diameter=diameter, method=method, invert=False, voxel_size=voxel_size
     )
-    hint = crowding_warning(found, diameter=d, voxel_size=vs)
+    given = [
+        ("--threshold", threshold),
+        ("--separation", separation),
+        ("--min-relative", min_relative),
+        ("--chunks", chunks),
+        ("--scheduler", scheduler),
+    ]
+    extra_words = [w for flag, v in given if v is not None for w in (flag, str(v))]
+    extra_words += ["--tta"] if tta else []
+    with user_errors():
+        polarity_hint(
+            console, volume, source, invert=invert,
+            rerun=["voxpick", "locate", *words, *extra_words, "-o", str(out)],
+        )  # fmt: skip
+    hint = crowding_warning(
+        found, diameter=source.scale.diameter, voxel_size=source.scale.voxel_size
+    )
     if hint:
-        console.print(f"[yellow]note:[/] {hint}", soft_wrap=True)
-        console.print(f"  voxpick check-diameter {input_path} --diameter {diameter} tells which.")
+        console.print(f"[yellow]note:[/] {hint} Tell which with:", soft_wrap=True)
+        check = ["voxpick", "check-diameter", *words, *(["--invert"] if invert else [])]
+        print_command(console, command(*check))
 
 
 def register(app: typer.Typer) -> None:

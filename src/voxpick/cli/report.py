@@ -9,69 +9,97 @@ import typer
 from rich.console import Console
 
 from voxpick.cli.common import user_errors
-
-
-def _parse_numbers(text: str, *, name: str, count: int) -> list[float]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(
-            f"{name}={text!r} is not a number list: expected one number or Z,Y,X, e.g. 0.2,0.1,0.1."
-        ) from None
-    if len(values) not in (1, count):
-        raise ValueError(f"{name}={text!r} has {len(values)} values: expected 1 or {count}.")
-    return values
+from voxpick.cli.grammar import KeyOption, parse_triple
+from voxpick.cli.inputs import open_input, quiet_calibration
 
 
 def report_command(
     volume: Annotated[
-        Path, typer.Argument(metavar="VOLUME", help="Volume file (.tif, .h5, .npy, .raw).")
+        Path,
+        typer.Argument(
+            metavar="VOLUME",
+            help="Volume file (.tif, .h5, .npy, .mrc, .raw with --shape, .zarr / OME-Zarr).",
+        ),
     ],
     detections: Annotated[
         Path,
         typer.Argument(metavar="DETECTIONS", help="Detections CSV/Parquet: z,y,x[,score] voxels."),
     ],
     diameter: Annotated[
-        float, typer.Option(help="Particle diameter (physical units; voxels if --voxel-size 1).")
-    ],
+        str | None,
+        typer.Option(
+            help="Particle diameter: one number or Z,Y,X, in the unit of the voxel size, or "
+            "with a unit (1.2um, 12px). Default: the one `voxpick locate` recorded beside "
+            "DETECTIONS (NAME.csv.json or the Parquet metadata)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output HTML file.")] = Path(
         "report.html"
     ),
     truth: Annotated[
         Path | None, typer.Option(help="Ground-truth CSV/Parquet (z,y,x): adds metrics.")
     ] = None,
-    voxel_size: Annotated[str, typer.Option(help="Voxel size: one number or Z,Y,X.")] = "1",
+    voxel_size: Annotated[
+        str | None,
+        typer.Option(
+            help="Voxel size: one number or Z,Y,X, optionally with a unit. Default: the file's "
+            "calibration, else 1."
+        ),
+    ] = None,
     point: Annotated[
         str | None, typer.Option(help="Z,Y,X voxel the slices pass through (default: centre).")
     ] = None,
-    key: Annotated[str | None, typer.Option(help="HDF5 dataset name of the volume.")] = None,
+    key: KeyOption = None,
+    shape: Annotated[
+        str | None, typer.Option(help="Z,Y,X size of a headerless .raw uint8 volume.")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
 ) -> None:
-    """Write an HTML report: overlays, g(r), volume fraction, neighbours, q6 and metrics."""
-    from voxpick.analysis.report import build_report, save_report
-    from voxpick.io import read_positions, read_volume
+    """Write an HTML report: overlays, g(r), neighbours, q6, detections per z plane, metrics."""
+    from voxpick.analysis.report import report
+    from voxpick.cli.grammar import triple_text
+    from voxpick.io import read_positions
 
-    console = Console()
+    console = Console(stderr=True)
     with user_errors():
-        vs = _parse_numbers(voxel_size, name="--voxel-size", count=3)
-        where = None if point is None else _parse_numbers(point, name="--point", count=3)
-        if where is not None and len(where) != 3:
-            raise ValueError(f"--point={point!r} needs 3 values Z,Y,X, e.g. 32,64,64.")
-        vol = read_volume(volume, key=key)
+        if out.suffix.lower() not in (".html", ".htm"):
+            raise ValueError(f"--out {str(out)!r} must end in .html, e.g. -o report.html.")
+        where = None if point is None else parse_triple(point, name="--point")
+        if where is not None and not isinstance(where, tuple):
+            raise ValueError(f"--point {point!r} needs 3 values Z,Y,X, e.g. 32,64,64.")
         det = read_positions(detections)
         tru = None if truth is None else read_positions(truth)
-        html = build_report(
-            vol,
-            det,
-            diameter=diameter,
-            voxel_size=vs[0] if len(vs) == 1 else tuple(vs),
-            truth=tru,
-            point=where,
-            title=title or f"voxpick report: {detections.name}",
-        )
-        save_report(out, html)
-    console.print(f"wrote {out} ({len(det)} detections)")
+        origin = "--voxel-size"
+        if diameter is None:
+            recorded = det.attrs.get("diameter")
+            if recorded is None:
+                raise ValueError(
+                    f"{detections} does not record the diameter it was located with: pass "
+                    "--diameter, e.g. --diameter 8."
+                )
+            diameter = triple_text(recorded)
+            if voxel_size is None and det.attrs.get("voxel_size") is not None:
+                voxel_size = triple_text(det.attrs["voxel_size"])
+                origin = f"recorded with {detections.name}"
+        source = open_input(
+            volume, diameter=diameter, voxel_size=voxel_size, key=key, shape=shape,
+            console=console, origin=origin,
+        )  # fmt: skip
+        with quiet_calibration():
+            page = report(
+                source.read(), det, diameter=source.scale.diameter,
+                voxel_size=source.scale.voxel_size, truth=tru, point=where,
+                title=title or f"voxpick report: {detections.name}", out=out,
+            )  # fmt: skip
+    console.print(f"wrote {out} ({len(det)} detections)", soft_wrap=True, markup=False)
+    bands = page.stats.get("z planes with a band of detections", "none")
+    if bands != "none":
+        console.print(
+            f"note: z planes {bands} hold far more detections than the others (a coverslip or "
+            "a bright layer?): see 'detections per z plane' in the report; raise "
+            "--min-relative of `voxpick locate --method classical` against a coverslip.",
+            soft_wrap=True, markup=False,
+        )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

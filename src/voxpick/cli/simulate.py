@@ -36,7 +36,7 @@ def simulate(
     volfrac: Annotated[str | None, typer.Option(help="Volume fraction or range lo,hi.")] = None,
     radius: Annotated[str | None, typer.Option(help="Radius (px) or range lo,hi.")] = None,
     polydispersity: Annotated[str | None, typer.Option(help="Relative size spread.")] = None,
-    particle_size: Annotated[str | None, typer.Option(help="Diameter in um, or range.")] = None,
+    particle_size: Annotated[str | None, typer.Option(help="Radius in um, or range.")] = None,
     brightness: Annotated[str | None, typer.Option(help="Particle grey level, or range.")] = None,
     snr: Annotated[str | None, typer.Option(help="Signal-to-noise ratio, or range.")] = None,
     cnr: Annotated[str | None, typer.Option(help="Contrast-to-noise ratio, or range.")] = None,

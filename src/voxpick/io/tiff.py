@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import tifffile
@@ -21,6 +22,8 @@ IMAGEJ_DTYPES: tuple[np.dtype, ...] = (np.dtype("uint8"), np.dtype("uint16"), np
 VOXEL_SIZE_KEY = "voxpick_voxel_size"
 
 VoxelSize = tuple[float, float, float]
+#: ``((z, y, x) voxel size, unit or None, where it was found)``.
+TiffCalibration = tuple[VoxelSize, str | None, str]
 
 
 class _ErrorCollector(logging.Handler):
@@ -67,8 +70,8 @@ def _to_3d(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
             fix = "Save the whole z-stack as one multi-page TIFF."
         else:
             fix = (
-                "For a time series or multichannel file, read it with tifffile.imread and pass "
-                "one 3D volume at a time."
+                "For a time series (t, z, y, x) use `voxpick track` or voxpick.batch (every "
+                "frame); otherwise pass one 3D volume at a time (e.g. one channel)."
             )
         raise ValueError(
             f"{path} holds {arr.ndim}D data of shape {arr.shape} (axes {axes!r}): expected a "
@@ -77,29 +80,104 @@ def _to_3d(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
     return arr
 
 
-def _voxel_size(tif: tifffile.TiffFile) -> VoxelSize | None:
-    meta: dict[str, Any] | None = tif.imagej_metadata
-    if meta is not None:
-        exact = meta.get(VOXEL_SIZE_KEY)
-        if isinstance(exact, str):
-            with contextlib.suppress(ValueError):
-                parts = [float(v) for v in exact.split(",")]
-                if len(parts) == 3:
-                    return (parts[0], parts[1], parts[2])
-        spacing = meta.get("spacing")
-        page = tif.pages[0]
-        tags: Any = page.tags if isinstance(page, tifffile.TiffPage) else {}
-        if spacing is not None and "XResolution" in tags and "YResolution" in tags:
-            xnum, xden = tags["XResolution"].value
-            ynum, yden = tags["YResolution"].value
-            if xnum > 0 and ynum > 0:
-                return (float(spacing), yden / ynum, xden / xnum)
+def _imagej_calibration(tif: tifffile.TiffFile, meta: dict[str, Any]) -> TiffCalibration | None:
+    """ImageJ's calibration: ``spacing`` (z), X/Y resolution (pixels per unit) and ``unit``."""
+    unit = meta.get("unit")
+    unit = None if unit in (None, "", "pixel", "pixels") else str(unit)
+    exact = meta.get(VOXEL_SIZE_KEY)
+    if isinstance(exact, str):
+        with contextlib.suppress(ValueError):
+            parts = [float(v) for v in exact.split(",")]
+            if len(parts) == 3:
+                return (parts[0], parts[1], parts[2]), unit, "the TIFF's ImageJ metadata"
+    page = tif.pages[0]
+    tags: Any = page.tags if isinstance(page, tifffile.TiffPage) else {}
+    yx = [1.0, 1.0]
+    for i, name in enumerate(("YResolution", "XResolution")):
+        if name in tags:
+            num, den = tags[name].value
+            if num > 0 and den > 0:
+                yx[i] = den / num
+    spacing = meta.get("spacing")
+    z = float(spacing) if isinstance(spacing, int | float) and spacing > 0 else 1.0
+    if unit is None and spacing is None and yx == [1.0, 1.0]:
+        return None  # an uncalibrated ImageJ stack: 1 pixel, no unit
+    return (z, yx[0], yx[1]), unit, "the TIFF's ImageJ metadata"
+
+
+def _ome_calibration(tif: tifffile.TiffFile) -> TiffCalibration | None:
+    """OME-XML ``PhysicalSizeX/Y/Z`` of the first image, in the unit of ``PhysicalSizeX``."""
+    from voxpick.io.calibration import convert_length, normalize_unit
+
+    xml = tif.ome_metadata
+    if not xml:
         return None
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return None
+    pixels = root.find(".//{*}Image/{*}Pixels")
+    if pixels is None:
+        return None
+    sizes, units = [], []
+    for axis in ("Z", "Y", "X"):
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is None:
+            return None  # e.g. no z step: not a 3D calibration
+        try:
+            sizes.append(float(value))
+        except ValueError:
+            return None
+        units.append(normalize_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
+    unit = units[2]
+    if any(u != unit for u in units):  # per-axis units: express all in the unit of x
+        if None in units:
+            return None
+        sizes = [convert_length(v, u, unit) for v, u in zip(sizes, units, strict=True)]
+    if min(sizes) <= 0:
+        return None
+    return (sizes[0], sizes[1], sizes[2]), unit, "the OME-TIFF's PhysicalSize"
+
+
+def tiff_calibration(tif: tifffile.TiffFile) -> TiffCalibration | None:
+    """Read the voxel size a TIFF records, its unit and where it was found.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        An open file.
+
+    Returns
+    -------
+    tuple or None
+        ``((z, y, x), unit, source)``: the unit as written in the file (``None`` when it has
+        none) and a phrase naming the metadata, or ``None`` when the file holds no
+        calibration. Read, in this order: the exact voxel size :func:`write_tiff` stores, OME-XML
+        ``PhysicalSizeX/Y/Z``, ImageJ ``spacing`` and X/Y resolution with ``unit`` (a missing
+        ``spacing`` is ImageJ's default z step, 1 unit), tifffile "shaped" metadata. Plain X/Y
+        resolution tags of other TIFFs (often a screen's dots per inch) are ignored.
+    """
+    meta: dict[str, Any] | None = tif.imagej_metadata
+    if meta is not None and isinstance(meta.get(VOXEL_SIZE_KEY), str):
+        return _imagej_calibration(tif, meta)
+    if tif.is_ome:
+        found = _ome_calibration(tif)
+        if found is not None:
+            return found
+    if meta is not None:
+        return _imagej_calibration(tif, meta)
     shaped = tif.shaped_metadata
     if shaped and isinstance(shaped[0], dict) and shaped[0].get("voxel_size") is not None:
         vs = shaped[0]["voxel_size"]
-        return (float(vs[0]), float(vs[1]), float(vs[2]))
+        unit = shaped[0].get("unit")
+        vz, vy, vx = float(vs[0]), float(vs[1]), float(vs[2])
+        return (vz, vy, vx), None if unit is None else str(unit), "the TIFF's metadata"
     return None
+
+
+def _voxel_size(tif: tifffile.TiffFile) -> VoxelSize | None:
+    found = tiff_calibration(tif)
+    return None if found is None else found[0]
 
 
 def read_tiff_with_voxel_size(path: str | os.PathLike[str]) -> tuple[np.ndarray, VoxelSize | None]:

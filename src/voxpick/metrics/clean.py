@@ -94,6 +94,19 @@ class Evaluation:
         """
         return asdict(self)
 
+    def __str__(self) -> str:
+        return (
+            f"precision {self.precision:.3f}, recall {self.recall:.3f}, F1 {self.f1:.3f}, "
+            f"AP {self.ap:.3f} ({self.tp} TP, {self.fp} FP, {self.fn} FN within "
+            f"{self.max_distance:.3g}; mean error {self.mean_error:.3g})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{key}</td><td>{value:.4g}</td></tr>" for key, value in self.as_dict().items()
+        )
+        return f"<table><tr><th>clean metric</th><th></th></tr>{rows}</table>"
+
 
 @dataclass(frozen=True)
 class _Prepared:
