@@ -2,7 +2,8 @@
 
 Usage (from the repository root)::
 
-    nice -n 19 python -m bench.benchmarks.big_volume [--size 1024] [--chunks 256] [--tile 128]
+    nice -n 19 python -m bench.benchmarks.big_volume [--size 1024] [--method classical auto]
+        [--cluster] [--chunks N] [--tile 128]
     python -m bench.benchmarks.big_volume --quick   # 128^3 in 64^3 blocks; writes no docs
 
 1. Builds a ``size``^3 uint8 zarr volume chunk by chunk, never whole in memory: a few distinct
@@ -12,9 +13,10 @@ Usage (from the repository root)::
    half-spheres next to unrelated neighbours, but the image statistics, density and the work
    per voxel are those of a real volume, and building it takes seconds instead of the hours a
    1024^3 packing would.
-2. Runs :func:`voxpick.locate` on the zarr path, block by block (dask's local threads, Parquet
-   output with per-block parts) **in a child process**, whose peak resident memory
-   (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) and wall time are measured.
+2. Runs :func:`voxpick.locate` with each ``--method`` on the zarr path, block by block (dask's
+   local threads, and with ``--cluster`` also a ``dask.distributed.LocalCluster``; Parquet
+   output with per-block parts) **in a child process**, whose wall time and peak resident
+   memory (summed with its worker processes, sampled with psutil) are measured.
 3. Reports the throughput (voxels per second), the peak RSS and the number of particles found
    against the number simulated, and writes the section "Big volumes (chunked locate)" of
    docs/benchmarks.md.
@@ -26,12 +28,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common.paths import OUT as BENCH_OUT
 from bench.common.paths import ROOT
@@ -73,34 +76,106 @@ def build_volume(path: Path, *, size: int, tile: int) -> int:
     return count
 
 
-def run_locate(path: Path, out: Path, chunks: int) -> None:
+HEADER = (
+    "| volume | method (detector kept) | scheduler | block core + halo | blocks | wall time (s) "
+    "| throughput (M voxel/s) | peak RSS (GB) | found / simulated |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+#: Default block core edge per method: the learned detectors' blocks (core plus halo, at most
+#: 232 x 208 x 208 voxels) keep the network's buffers near 1.2 GB.
+CHUNKS = {"classical": 256, "auto": 160, "unet": 160}
+
+
+def run_locate(path: Path, out: Path, chunks: int, method: str, cluster: bool) -> None:
     """Child process: locate, then print a JSON line with the timing."""
     from voxpick import locate
 
+    client = None
+    if cluster:  # the same machine as a dask.distributed cluster: 2 worker processes
+        from distributed import Client, LocalCluster
+
+        cores = os.cpu_count() or 1
+        client = Client(LocalCluster(n_workers=cores, threads_per_worker=1, processes=True))
     start = time.perf_counter()
     found = locate(
-        path, diameter=2 * RADIUS, method="classical", chunks=chunks, out=out, progress=True
-    )
+        path, diameter=2 * RADIUS, method=method, chunks=chunks, out=out, progress=True,
+        client=client,
+    )  # fmt: skip
     elapsed = time.perf_counter() - start
+    if client is not None:
+        client.close()
     info = {
         "seconds": elapsed,
         "found": len(found),
         "n_blocks": found.attrs["n_blocks"],
         "overlap": found.attrs["overlap"],
         "chunks": found.attrs["chunks"],
-        "threshold": found.attrs["threshold"],
+        "detector": found.attrs.get("detector", method),
     }
     print("RESULT " + json.dumps(info), flush=True)
+
+
+def peak_rss_gb(pid: int) -> float:
+    """Largest summed RSS (GB) of a process and its children, sampled until it ends."""
+    import psutil
+
+    peak = 0.0
+    proc = psutil.Process(pid)
+    while proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs) / 1e9)
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    return peak
+
+
+def locate_in_child(
+    store: Path, out: Path, args: argparse.Namespace, method: str, cluster: bool
+) -> tuple[dict[str, Any], float]:
+    """Locate in a child process; its result line and peak RSS (GB, with its workers)."""
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    parts = out.with_name(out.name + ".parts")
+    if parts.exists():
+        shutil.rmtree(parts)
+    cmd = [sys.executable, "-m", "bench.benchmarks.big_volume", "--method", method]
+    cmd += ["--chunks", str(args.chunks)] if args.chunks else []
+    cmd += ["--on-cluster"] if cluster else []
+    cmd += ["--locate-only", str(store), str(out)]
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se, text=True, cwd=ROOT)
+        peak = peak_rss_gb(proc.pid)  # files, not pipes: a full pipe would stall the child
+        proc.wait()
+        so.seek(0)
+        se.seek(0)
+        stdout, stderr = so.read(), se.read()
+    sys.stderr.write(stderr[-2000:])
+    if proc.returncode:
+        raise SystemExit(f"locating failed (exit {proc.returncode})")
+    line = next(s for s in stdout.splitlines() if s.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :]), peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024, help="edge of the cube (voxels)")
     parser.add_argument("--tile", type=int, default=128, help="edge of a simulated tile")
-    parser.add_argument("--chunks", type=int, default=256, help="core edge of a block")
+    parser.add_argument("--chunks", type=int, default=None, help="core edge of a block")
+    parser.add_argument(
+        "--method", nargs="+", default=["classical"], choices=sorted(CHUNKS),
+        help="detectors to run, one row each",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cluster", action="store_true",
+        help="also run each on a dask.distributed LocalCluster (one worker per core)",
+    )  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="do not touch the docs")
     parser.add_argument("--keep", action="store_true", help="keep the zarr volume afterwards")
     parser.add_argument("--locate-only", nargs=2, metavar=("ZARR", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--on-cluster", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--quick", action="store_true", help="128^3 in 64^3 tiles and blocks, not for docs"
     )
@@ -108,9 +183,13 @@ def main() -> None:
     if args.quick:
         args.size, args.tile, args.chunks, args.no_report = 128, 64, 64, True
     if args.locate_only:
-        run_locate(Path(args.locate_only[0]), Path(args.locate_only[1]), args.chunks)
+        method = args.method[0]
+        chunks = args.chunks or CHUNKS[method]
+        run_locate(Path(args.locate_only[0]), Path(args.locate_only[1]), chunks, method,
+                   args.on_cluster)  # fmt: skip
         return
 
+    load = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
     store = OUT / f"volume_{args.size}.zarr"
     out = OUT / f"particles_{args.size}.parquet"
@@ -119,60 +198,54 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     print(f"built {store} ({args.size}^3, {n_true} particles) in {build_s:.1f} s", flush=True)
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.benchmarks.big_volume",
-        "--chunks",
-        str(args.chunks),
-        "--locate-only",
-        str(store),
-        str(out),
-    ]
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    sys.stderr.write(proc.stderr[-2000:])
-    line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
-    info = json.loads(line[len("RESULT ") :])
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9  # KB on Linux
+    rows = []
+    for method in args.method:
+        for cluster in (False, True) if args.cluster else (False,):
+            info, peak_gb = locate_in_child(store, out, args, method, cluster)
+            rate = args.size**3 / info["seconds"]
+            where = "LocalCluster, 2 processes" if cluster else "local threads"
+            print(
+                f"{args.size}^3 {method} ({info['detector']}), {where}: {info['seconds']:.1f} s, "
+                f"{rate / 1e6:.2f} Mvoxel/s, peak RSS {peak_gb:.2f} GB, {info['found']} found / "
+                f"{n_true} simulated, {info['n_blocks']} blocks",
+                flush=True,
+            )
+            rows.append(
+                f"| {args.size}^3 | {method} ({info['detector']}) | {where} | "
+                f"{info['chunks'][0]} + {tuple(info['overlap'])} | {info['n_blocks']} | "
+                f"{info['seconds']:.0f} | {rate / 1e6:.2f} | {peak_gb:.2f} | "
+                f"{info['found']} / {n_true} |"
+            )
     if not args.keep:
         shutil.rmtree(store)
     voxels = args.size**3
-    rate = voxels / info["seconds"]
     cores = os.cpu_count()
-    print(
-        f"{args.size}^3: {info['seconds']:.1f} s, {rate / 1e6:.2f} Mvoxel/s, peak RSS "
-        f"{peak_gb:.2f} GB, {info['found']} found / {n_true} simulated, {info['n_blocks']} blocks",
-        flush=True,
-    )
     if args.no_report:
         return
-    row = (
-        f"| {args.size}^3 | {info['n_blocks']} | {info['seconds']:.0f} | {rate / 1e6:.2f} | "
-        f"{peak_gb:.2f} | {info['found']} / {n_true} |"
-    )
     body = f"""
 `voxpick.locate(..., chunks=...)` on a {args.size}^3 uint8 zarr volume (zarr chunks
-{args.tile}^3, {voxels / 1e9:.2f} G voxels), classical method, diameter 8 px, blocks of
-{info["chunks"][0]}^3 voxels plus a halo of {tuple(info["overlap"])} voxels (z, y, x; the z
-halo covers the deconvolution of the measured z blur), dask's local threaded
-scheduler ({cores} cores, shared with other jobs, run under `nice -n 19`), per-block Parquet
-parts. The volume is a mosaic of {N_TILES} simulated {args.tile}^3 volumes (radius 4 px, volume
-fraction 0.4, SNR 8, CNR 4), built chunk by chunk (see the script's docstring). Peak RSS is the
-locating process's `ru_maxrss`. More particles are found than simulated because particles cut by
-a tile seam leave partial blobs next to an unrelated tile.
+{args.tile}^3, {voxels / 1e9:.2f} G voxels), diameter 8 px, blocks of the given core edge plus
+the detector's halo (z, y, x; the classical z halo covers the deconvolution of the measured z
+blur), per-block Parquet parts, on dask's local threads or a `dask.distributed.LocalCluster` of
+one single-threaded worker process per core ({cores} cores, load average {load:.1f} when it
+started, run under `nice -n 19`). The volume is a mosaic of {N_TILES} simulated
+{args.tile}^3 volumes (radius 4 px, volume fraction 0.4, SNR 8, CNR 4), built chunk by chunk
+(see the script's docstring). Peak RSS is the largest summed resident memory of the locating
+process and its children (sampled every 0.2 s). More particles are found than simulated
+because particles cut by a tile seam leave partial blobs next to an unrelated tile.
 
-| volume | blocks | wall time (s) | throughput (M voxel/s) | peak RSS (GB) | found / simulated |
-|---|---|---|---|---|---|
-{row}
+{HEADER}
+{chr(10).join(rows)}
 
 Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}. Memory is set
-by the block size and the number of threads, not by the volume: each thread holds one block
-(about 30 bytes per voxel of a block with its halo).
+by the block size and the number of workers, not by the volume. The learned detectors' network
+runs one block at a time per process (`voxpick.nn.runtime`), using every core.
 """
     update_section(
         "Big volumes (chunked locate)",
         body,
-        command=f"nice -n 19 python -m bench.benchmarks.big_volume --size {args.size}",
+        command=f"nice -n 19 python -m bench.benchmarks.big_volume --size {args.size} "
+        f"--method {' '.join(args.method)}{' --cluster' if args.cluster else ''}",
     )
 
 

@@ -21,20 +21,25 @@ for training or threshold choice.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from bench.common.paths import DATA
+from bench.common.paths import DATA, ROOT
 from bench.common.report import markdown_table, update_section
 from bench.common.splits import FULL_SIZE_TOMOGRAM_SEED
 from bench.common.synthetic_tomograms import VOXEL_A
 from voxpick.cryoet import DEFAULT_PICKER, load_picker, pick
+from voxpick.cryoet.picking import PICK_TILE
 from voxpick.io import picks_to_angstrom, read_mrc, read_submission, write_mrc, write_submission
 from voxpick.metrics.czii import CZII_PARTICLES, czii_score
+from voxpick.nn.runtime import cpu_runtime
 from voxpick.simulate import czii_layout, simulate_tomogram
 
 PICKS = DATA / "cryoet-czii-picks" / "czii_train_picks.csv"
@@ -43,13 +48,32 @@ QUICK_SHAPE = (64, 192, 192)
 SEED = FULL_SIZE_TOMOGRAM_SEED
 
 
+def pick_only(mrc: Path, csv: Path, *, model: str | None, tile: int) -> None:
+    """Child process: read, pick, write, as ``voxpick pick TOMOGRAM.mrc`` does; print the time."""
+    t1 = time.perf_counter()
+    volume, voxel_size = read_mrc(mrc)
+    picker = load_picker(model, device="cpu")
+    found = pick(volume, model=picker, voxel_size=voxel_size, tile=tile)
+    picks = picks_to_angstrom(found, voxel_size=voxel_size).assign(experiment="tomo")
+    write_submission(csv, picks)
+    print(f"RESULT {time.perf_counter() - t1:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", default="TS_5_4")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--model", default=None, help="picker (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help=f"a {QUICK_SHAPE} tomogram, no docs")
+    parser.add_argument("--tile", type=int, default=PICK_TILE, help="inference block edge")
+    parser.add_argument("--pick-only", nargs=2, metavar=("MRC", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pick_only:
+        pick_only(
+            Path(args.pick_only[0]), Path(args.pick_only[1]), model=args.model, tile=args.tile
+        )
+        return
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     if args.quick:
         args.no_write = True
@@ -67,15 +91,14 @@ def main() -> None:
         mrc, csv = Path(tmp) / "tomo.mrc", Path(tmp) / "picks.csv"
         write_mrc(mrc, vol, voxel_size=VOXEL_A)
         del vol
-        t1 = time.perf_counter()
-        volume, voxel_size = read_mrc(mrc)
-        picker = load_picker(args.model, device="cpu")
-        found = pick(volume, model=picker, voxel_size=voxel_size)
-        picks = picks_to_angstrom(found, voxel_size=voxel_size).assign(experiment="tomo")
-        write_submission(csv, picks)
-        pick_s = time.perf_counter() - t1
+        cmd = [sys.executable, "-m", "bench.benchmarks.pick_full_size", "--tile", str(args.tile)]
+        cmd += ["--model", args.model] if args.model else []
+        cmd += ["--pick-only", str(mrc), str(csv)]
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
+        pick_s = float(line.split()[1])
+        peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         submission = read_submission(csv)
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     sol = truth.assign(experiment="tomo")[["experiment", "particle_type"]]
     sol = pd.concat([sol, truth[["z_A", "y_A", "x_A"]].set_axis(["z", "y", "x"], axis=1)], axis=1)
     sol = sol[sol["particle_type"].isin([p.name for p in CZII_PARTICLES])]
@@ -93,7 +116,10 @@ def main() -> None:
     body = (
         f"One simulated {SHAPE[0]} x {SHAPE[1]} x {SHAPE[2]} tomogram at {VOXEL_A} A ({source}; "
         f"simulator defaults, seed {SEED}), picked with `{args.model or DEFAULT_PICKER}` through "
-        "the `voxpick pick TOMOGRAM.mrc` path (MRC in, CZII CSV out) on 2 CPU cores.\n\n"
+        "the `voxpick pick TOMOGRAM.mrc` path (MRC in, CZII CSV out) on 2 CPU cores (load "
+        f"average {load:.1f} when it started), in a child "
+        f"process whose peak RSS is given (`tile={args.tile}`; the network in "
+        f"{cpu_runtime()}).\n\n"
         f"**Read + pick + write: {pick_s:.0f} s; peak RSS {peak_gib:.1f} GiB; CZII score "
         f"(competition weights, F-beta 4) {score:.3f}.** Synthetic data: not a figure for "
         "real tomograms.\n\n" + markdown_table(table[cols])

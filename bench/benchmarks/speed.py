@@ -6,10 +6,12 @@ Usage (from the repository root)::
     python -m bench.benchmarks.speed --quick     # 64^3, one repeat; writes nothing
 
 Each method runs on the same simulated volume (volfrac 0.45, r 4 px); every method is warmed up
-once (numba compilation) before timing. Reports the median of the repeats, the ratio
+once (numba compilation, ONNX Runtime sessions) before timing, then the methods take turns in
+each repeat. Reports the median of the repeats, the ratio
 tuned trackpy / method (> 1 means the method is faster) and the peak memory traced by
-tracemalloc during one call (numpy allocations; torch's own tensors are not traced, so the
-U-Net figure is a lower bound). The U-Net runs on the CPU with torch's default threads.
+tracemalloc during one call (numpy allocations; torch's and ONNX Runtime's own buffers are not
+traced, so the U-Net figures are lower bounds). The U-Net runs on the CPU in ONNX Runtime
+(``voxpick.nn.runtime``; the "PyTorch runtime" row runs it in PyTorch), torch's default threads.
 Writes docs/benchmarks.md ("Locate speed").
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from bench.common.report import update_section
 from bench.common.splits import SPEED_VOLUME_SEED
 from voxpick import locate
+from voxpick.nn.runtime import CPU_RUNTIME_ENV
 from voxpick.simulate import simulate_volume
 
 RADIUS = 4.0
@@ -54,6 +57,14 @@ def _voxpick_auto(volume: np.ndarray) -> object:
     return locate(volume, diameter=2 * RADIUS, method="auto")
 
 
+def _voxpick_auto_torch(volume: np.ndarray) -> object:
+    os.environ[CPU_RUNTIME_ENV] = "torch"
+    try:
+        return locate(volume, diameter=2 * RADIUS, method="auto")
+    finally:
+        del os.environ[CPU_RUNTIME_ENV]
+
+
 def _voxpick_unet(volume: np.ndarray) -> object:
     return locate(volume, diameter=2 * RADIUS, method="unet")
 
@@ -67,17 +78,26 @@ METHODS: dict[str, Callable[[np.ndarray], object]] = {
     "voxpick unet": _voxpick_unet,
     "voxpick unet, scales='tta'": _voxpick_unet_tta,
     "voxpick auto": _voxpick_auto,
+    "voxpick auto, PyTorch runtime": _voxpick_auto_torch,
     "trackpy default": _trackpy_default,
     "trackpy tuned": _trackpy_tuned,
 }
 
 
-def timed(fn: Callable[[np.ndarray], object], volume: np.ndarray, repeats: int) -> list[float]:
-    times = []
+def interleaved(
+    methods: dict[str, Callable[[np.ndarray], object]], volume: np.ndarray, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per call of every method, the methods taking turns in each repeat.
+
+    Taking turns spreads any change of the machine's load over all methods alike, so the
+    ratios stay fair on a shared machine.
+    """
+    times: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(volume)
-        times.append(time.perf_counter() - t0)
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            fn(volume)
+            times[name].append(time.perf_counter() - t0)
     return times
 
 
@@ -95,6 +115,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--no-unet", action="store_true", help="skip the learned detector")
     parser.add_argument("--quick", action="store_true", help="64^3, one repeat, not for docs")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.sizes = 1, [64]
@@ -105,29 +126,32 @@ def main() -> None:
         METHODS.pop("voxpick unet, scales='tta'")
     tp.quiet()
     warnings.simplefilter("ignore")
+    load = os.getloadavg()[0]
     rows = []
     for size in args.sizes:
         sim = simulate_volume(
             size,
             radius=RADIUS,
             volfrac=0.45,
-            particle_size=0.6,
+            particle_size=0.3,
             snr=6,
             cnr=4,
             rng=SPEED_VOLUME_SEED,
         )
-        medians = {}
+        for fn in METHODS.values():
+            fn(sim.volume)  # warm-up (compilation, caches, sessions)
+        times = interleaved(METHODS, sim.volume, args.repeats)
+        medians = {name: statistics.median(t) for name, t in times.items()}
         for name, fn in METHODS.items():
-            fn(sim.volume)  # warm-up (compilation, caches)
-            t = timed(fn, sim.volume, args.repeats)
-            medians[name] = statistics.median(t)
+            t = times[name]
             rows.append((size, name, medians[name], max(t), peak_mib(fn, sim.volume)))
         for i in range(len(rows) - len(METHODS), len(rows)):
             size_, name, med, worst, mem = rows[i]
             rows[i] = (size_, name, med, worst, mem, medians["trackpy tuned"] / med)
     lines = [
         f"{args.repeats} repeats per cell, {os.cpu_count()} cores "
-        f"({platform.machine()}), same process; volfrac 0.45, r = 4 px.",
+        f"({platform.machine()}; load average {load:.1f} when it started), same process, "
+        "methods taking turns; volfrac 0.45, r = 4 px.",
         "",
         "| size | method | median s | worst s | peak MiB (tracemalloc) | trackpy tuned / this |",
         "|---|---|---|---|---|---|",
@@ -136,7 +160,7 @@ def main() -> None:
         lines.append(f"| {size}^3 | {name} | {med:.3f} | {worst:.3f} | {mem:.0f} | {ratio:.2f} |")
     table = "\n".join(lines)
     print(table)
-    if args.quick:
+    if args.quick or args.no_write:
         return
     command = f"python -m bench.benchmarks.speed --repeats {args.repeats}"
     update_section("Locate speed", table, command=command)

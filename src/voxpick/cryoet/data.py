@@ -42,6 +42,57 @@ def label_ball_radius(radius: Any, *, ball_fraction: float = BALL_FRACTION) -> A
     return float(balls) if balls.ndim == 0 else balls
 
 
+def tomogram_levels(
+    volume: np.ndarray, *, max_samples: int = 2_000_000
+) -> tuple[float, float] | None:
+    """Median and robust spread (1.4826 MAD) of a tomogram; None when it is constant.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        Tomogram (z, y, x), any real dtype.
+    max_samples : int
+        The statistics are estimated from at most this many evenly strided voxels.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(centre, spread)`` for :func:`apply_levels`.
+    """
+    flat = volume.reshape(-1)
+    step = max(1, flat.size // max_samples)
+    sample = flat[::step].astype(np.float64)
+    centre = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - centre)))
+    if not spread > 0:
+        spread = float(sample.std())
+    if not spread > 0:
+        return None
+    return centre, spread
+
+
+def apply_levels(volume: np.ndarray, levels: tuple[float, float] | None) -> np.ndarray:
+    """Map a tomogram (or any part of it) to the picker's input scale with given levels.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        Tomogram or a block of it, any real dtype.
+    levels : tuple of float or None
+        From :func:`tomogram_levels` of the whole tomogram; None gives zeros.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(volume - centre) / spread`` clipped to +-5, same shape.
+    """
+    if levels is None:
+        return np.zeros(volume.shape, dtype=np.float32)
+    centre, spread = levels
+    out = (volume.astype(np.float32) - np.float32(centre)) / np.float32(spread)
+    return np.clip(out, -CLIP_SIGMAS, CLIP_SIGMAS, out=out)
+
+
 def normalize_tomogram(volume: np.ndarray, *, max_samples: int = 2_000_000) -> np.ndarray:
     """Zero median, unit robust spread (1.4826 MAD), clipped to +-5: the picker's input scale.
 
@@ -57,17 +108,7 @@ def normalize_tomogram(volume: np.ndarray, *, max_samples: int = 2_000_000) -> n
     numpy.ndarray
         float32, same shape. A constant volume gives zeros.
     """
-    flat = volume.reshape(-1)
-    step = max(1, flat.size // max_samples)
-    sample = flat[::step].astype(np.float64)
-    centre = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - centre)))
-    if not spread > 0:
-        spread = float(sample.std())
-    if not spread > 0:
-        return np.zeros(volume.shape, dtype=np.float32)
-    out = (volume.astype(np.float32) - np.float32(centre)) / np.float32(spread)
-    return np.clip(out, -CLIP_SIGMAS, CLIP_SIGMAS, out=out)
+    return apply_levels(volume, tomogram_levels(volume, max_samples=max_samples))
 
 
 @dataclass

@@ -96,8 +96,9 @@ class BandPass:
 
 
 def _workers(workers: int | None) -> int:
-    if workers is None:
-        return max(1, min(os.cpu_count() or 1, 8))
+    if workers is None:  # the cores this process may use (taskset, containers), at most 8
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        return max(1, min(usable or os.cpu_count() or 1, 8))
     return max(1, int(workers))
 
 
@@ -194,23 +195,13 @@ def log_filters(
     list of BandPass
         One per scale, in order.
     """
-    top = [max(s[a] for s in sigmas) for a in range(3)]
-    pad = [
-        max(min(n - 1, math.ceil(3.0 * s) + margin), 0)
-        for n, s in zip(volume.shape, top, strict=True)
-    ]
+    pad, shape = _padded_grid(volume.shape, sigmas, margin)
     padded = np.pad(volume, [(p, p) for p in pad], mode="edge")
     keep = tuple(min(margin, p) for p in pad)
-    shape = [sfft.next_fast_len(n, real=True) for n in padded.shape]
     nw = _workers(workers)
     spectrum = sfft.rfftn(padded, shape, workers=nw)
     del padded
-    two_pi = 2.0 * math.pi
-    omega = [
-        two_pi * sfft.fftfreq(shape[0]),
-        two_pi * sfft.fftfreq(shape[1]),
-        two_pi * sfft.rfftfreq(shape[2]),
-    ]
+    omega = _omega(shape)
     wide = tuple(slice(p - k, p + n + k) for p, k, n in zip(pad, keep, volume.shape, strict=True))
     out = []
     for sigma in sigmas:
@@ -228,6 +219,26 @@ def log_filters(
     return out
 
 
+def _padded_grid(
+    shape: Sequence[int], sigmas: Sequence[tuple[float, float, float]], margin: int
+) -> tuple[list[int], list[int]]:
+    """Return the padding per face and the FFT grid (fast lengths) of :func:`log_filters`."""
+    top = [max(s[a] for s in sigmas) for a in range(3)]
+    pad = [max(min(n - 1, math.ceil(3.0 * s) + margin), 0) for n, s in zip(shape, top, strict=True)]
+    grid = [sfft.next_fast_len(n + 2 * p, real=True) for n, p in zip(shape, pad, strict=True)]
+    return pad, grid
+
+
+def _omega(grid: Sequence[int]) -> list[np.ndarray]:
+    """Return the angular frequencies of the real FFT of ``grid``, per axis."""
+    two_pi = 2.0 * math.pi
+    return [
+        two_pi * sfft.fftfreq(grid[0]),
+        two_pi * sfft.fftfreq(grid[1]),
+        two_pi * sfft.rfftfreq(grid[2]),
+    ]
+
+
 def _log_response(
     spectrum: np.ndarray,
     shape: list[int],
@@ -239,6 +250,21 @@ def _log_response(
     workers: int,
 ) -> tuple[np.ndarray, float, float]:
     """Return the filtered volume (padded grid), noise gain and roughness of one LoG scale."""
+    q, g = _log_factors(omega, sigma, z_blur_var=z_blur_var, wiener=wiener)
+    # Transfer function (q_z + q_y + q_x) g_z g_y g_x, built from 1D factors.
+    gyx = (g[1][:, None] * g[2][None, :]).astype(np.float32)
+    qgyx = ((q[1][:, None] + q[2][None, :]) * gyx).astype(np.float32)
+    gz = g[0].astype(np.float32)[:, None, None]
+    transfer = gz * (q[0].astype(np.float32)[:, None, None] * gyx + qgyx)
+    response = sfft.irfftn(spectrum * transfer, shape, workers=workers)
+    noise_gain, roughness = _gain_and_roughness(shape, omega, q, g)
+    return response, noise_gain, roughness
+
+
+def _log_factors(
+    omega: list[np.ndarray], sigma: tuple[float, float, float], *, z_blur_var: float, wiener: float
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Return the per-axis factors ``q_a = (sigma_a w_a)**2`` and ``g_a`` of the LoG transfer."""
     q = [s * s * w * w for s, w in zip(sigma, omega, strict=True)]
     g = [np.exp(-0.5 * qa) for qa in q]
     if z_blur_var > 0:
@@ -246,12 +272,13 @@ def _log_response(
         # signal, rolling off where it would only amplify noise.
         b = np.exp(-0.5 * z_blur_var * omega[0] ** 2)
         g[0] = g[0] * (1.0 + wiener) * b / (b * b + wiener)
-    # Transfer function (q_z + q_y + q_x) g_z g_y g_x, built from 1D factors.
-    gyx = (g[1][:, None] * g[2][None, :]).astype(np.float32)
-    qgyx = ((q[1][:, None] + q[2][None, :]) * gyx).astype(np.float32)
-    gz = g[0].astype(np.float32)[:, None, None]
-    transfer = gz * (q[0].astype(np.float32)[:, None, None] * gyx + qgyx)
-    response = sfft.irfftn(spectrum * transfer, shape, workers=workers)
+    return q, g
+
+
+def _gain_and_roughness(
+    shape: list[int], omega: list[np.ndarray], q: list[np.ndarray], g: list[np.ndarray]
+) -> tuple[float, float]:
+    """Return the noise gain and roughness of the LoG on the padded grid (data-independent)."""
     # Parseval on the padded grid, separably; the rfft half counts twice except DC/Nyquist.
     weights = [np.ones(shape[0]), np.ones(shape[1]), np.full(len(omega[2]), 2.0)]
     weights[2][0] = 1.0
@@ -274,7 +301,37 @@ def _log_response(
         mom = list(plain)
         mom[a] = moments(a, omega[a] ** 2)
         lam.append(_separable_sum(mom) / total)
-    return response, noise_gain, math.sqrt(lam[0] * lam[1] * lam[2])
+    return noise_gain, math.sqrt(lam[0] * lam[1] * lam[2])
+
+
+def log_roughness(
+    shape: Sequence[int],
+    sigma: tuple[float, float, float],
+    *,
+    z_blur_var: float = 0.0,
+    wiener: float = 0.05,
+    margin: int = 2,
+) -> float:
+    """``BandPass.roughness`` of :func:`log_filter` on a volume of ``shape``, without filtering.
+
+    The roughness depends on the filter and the padded grid only, not on the voxels, so it is
+    computed from the transfer function alone (no FFT of the volume).
+
+    Parameters
+    ----------
+    shape : sequence of 3 int
+        Shape of the volume :func:`log_filter` would filter.
+    sigma, z_blur_var, wiener, margin
+        As for :func:`log_filter`.
+
+    Returns
+    -------
+    float
+    """
+    grid = _padded_grid(shape, [sigma], margin)[1]
+    omega = _omega(grid)
+    q, g = _log_factors(omega, sigma, z_blur_var=z_blur_var, wiener=wiener)
+    return _gain_and_roughness(grid, omega, q, g)[1]
 
 
 def expected_noise_peaks(u: np.ndarray, volume_voxels: float, roughness: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from voxpick.detect.classical import ClassicalDetector
 from voxpick.detect.contract import Box, Detector, Setup
-from voxpick.detect.measure import detected_volume_fraction
+from voxpick.detect.measure import detected_volume_fraction, measure_particles
 from voxpick.detect.schema import conform
 from voxpick.io.source import VolumeSource, central_box
 from voxpick.ml.detector import UNetDetector
@@ -160,7 +160,7 @@ class AutoDetector(Detector):
         sample = source.read(box)
         shape = (sample.shape[0], sample.shape[1], sample.shape[2])
         on_sample = Setup(setup.diameter_px, setup.invert, shape)
-        candidates = self.unet.find(sample, on_sample, unet_params, box=box)
+        candidates = self.unet.find(sample, on_sample, unet_params, box=box, measure=False)
         found = self.unet.finish(candidates, on_sample, unet_params)
         phi = unet_volume_fraction(found, shape=shape, diameter_px=setup.diameter_px)
         params: dict[str, Any] = {
@@ -187,15 +187,28 @@ class AutoDetector(Detector):
     def find(
         self, block: np.ndarray, setup: Setup, params: dict[str, Any], *, box: Box
     ) -> pd.DataFrame:
-        """Find the classical candidates, and on a crowded volume the U-Net's too."""
-        parts = [self.classical.find(block, setup, params["classical"], box=box)]
+        """Find the classical candidates, and on a crowded volume the U-Net's too; measure them.
+
+        Both detectors' candidates are measured in one pass (one local-background map).
+        """
+        parts = [self.classical.find(block, setup, params["classical"], box=box, measure=False)]
         if params["crowded"]:
             sample_box, cached = params["_sample"]
             if sample_box == box:
                 parts.append(cached)
             else:
-                parts.append(self.unet.find(block, setup, params["unet"], box=box))
-        return pd.concat(parts, ignore_index=True)
+                parts.append(self.unet.find(block, setup, params["unet"], box=box, measure=False))
+        table = pd.concat(parts, ignore_index=True)
+        vol = np.asarray(block, dtype=np.float32)
+        measured = measure_particles(
+            -vol if setup.invert else vol,
+            table[["z", "y", "x"]].to_numpy(dtype=float),
+            setup.diameter_px,
+            invert=setup.invert,
+        )
+        for name, values in measured.items():
+            table[name] = values
+        return table
 
     def finish(
         self, candidates: pd.DataFrame, setup: Setup, params: dict[str, Any]

@@ -51,7 +51,8 @@ class SampleRanges:
     p_dense: float = 0.35
     polydispersity: Range = (0.0, 0.10)
     radius: Range = (3.0, 12.0)
-    particle_size: Range = (0.1, 1.0)
+    # radius in um (challenge convention); the shipped model's 0.1-1 um was a diameter
+    particle_size: Range = (0.05, 0.5)
     snr: Range = (0.5, 10.0)
     cnr: Range = (0.2, 10.0)
     brightness: Range = (80.0, 255.0)

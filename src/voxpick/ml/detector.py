@@ -115,9 +115,18 @@ class UNetDetector(Detector):
         return unet_context(setup.diameter_px), (1, 1, 1)
 
     def find(
-        self, block: np.ndarray, setup: Setup, params: dict[str, Any], *, box: Box
+        self,
+        block: np.ndarray,
+        setup: Setup,
+        params: dict[str, Any],
+        *,
+        box: Box,
+        measure: bool = True,
     ) -> pd.DataFrame:
-        """Heatmap peaks of the block at or above the threshold, measured."""
+        """Heatmap peaks of the block at or above the threshold, measured.
+
+        ``measure=False`` leaves ``mass``, ``signal`` and ``background`` NaN.
+        """
         net = params["_net"]
         thr = float(params["threshold"])
         d = setup.diameter_px
@@ -141,8 +150,10 @@ class UNetDetector(Detector):
                 for f in self.scales
             ]
             pos, heat = merge_scales(per_scale, diameter_px=d, threshold=thr)
-        vol = np.asarray(block, dtype=np.float32)
-        measured = measure_particles(-vol if setup.invert else vol, pos, d, invert=setup.invert)
+        measured: dict[str, np.ndarray] = {}
+        if measure:
+            vol = np.asarray(block, dtype=np.float32)
+            measured = measure_particles(-vol if setup.invert else vol, pos, d, invert=setup.invert)
         return detections_frame(
             pos, score=heat / thr, detector=self.name, columns={"heatmap": heat, **measured}
         )

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from voxpick.detect.maxima import suppress_close
+from voxpick.detect.maxima import local_maxima, suppress_close
 from voxpick.ml.scale import from_model_coords, model_zoom, normalize_intensity, to_model_scale
 from voxpick.ml.store import HeatmapModel, load_model
 from voxpick.nn.predict import DEFAULT_TILE, predict_channels
@@ -125,14 +124,8 @@ def _log_heat(logit: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -logit)
 
 
-def find_peaks(
-    logits: np.ndarray,
-    *,
-    threshold: float,
-    peak_radius: int = 2,
-    min_separation: float | tuple[float, float, float] = 3.5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of a heatmap (logits) with sub-voxel refinement.
+def heatmap_maxima(logits: np.ndarray, *, threshold: float, peak_radius: int = 2) -> np.ndarray:
+    """Voxels of a heatmap (logits) that are the maximum of their box, at or above a height.
 
     Parameters
     ----------
@@ -141,36 +134,68 @@ def find_peaks(
     threshold : float
         Minimum peak height, as a probability in (0, 1).
     peak_radius : int
-        A peak is the maximum of the box of +-``peak_radius`` voxels around it.
+        A peak is the maximum of the box of +-``peak_radius`` voxels around it (at least 1;
+        of equal neighbours, the first in (z, y, x) order).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 3)`` int64 voxel indices.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold={threshold!r} must be a probability strictly between 0 and 1.")
+    t_logit = math.log(threshold / (1.0 - threshold))
+    half = max(1, int(peak_radius))
+    return local_maxima(logits, t_logit, (half, half, half))
+
+
+def strongest_apart(
+    idx: np.ndarray, values: np.ndarray, min_separation: float | tuple[float, float, float]
+) -> np.ndarray:
+    """Order peaks by decreasing height and drop those close to a higher one.
+
+    Parameters
+    ----------
+    idx : numpy.ndarray
+        ``(N, 3)`` integer peak positions.
+    values : numpy.ndarray
+        ``(N,)`` peak heights (any monotonic scale, e.g. logits).
     min_separation : float or tuple of 3 float
         Of two peaks closer than this (voxels), only the higher is kept; a (z, y, x) triple
         gives the semi-axes of an ellipsoid instead of a sphere's radius.
 
     Returns
     -------
-    points : numpy.ndarray
-        ``(N, 3)`` refined positions in voxels of ``logits``, sorted by decreasing height.
-    heights : numpy.ndarray
-        ``(N,)`` peak heights (probabilities).
+    numpy.ndarray
+        Indices into ``idx`` of the kept peaks, highest first (ties in (z, y, x) order).
     """
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold={threshold!r} must be a probability strictly between 0 and 1.")
-    t_logit = math.log(threshold / (1.0 - threshold))
-    size = 2 * int(peak_radius) + 1
-    local_max = ndimage.maximum_filter(logits, size=size, mode="nearest")
-    idx = np.argwhere((logits == local_max) & (logits >= t_logit))
-    if len(idx) == 0:
-        return np.zeros((0, 3)), np.zeros(0)
-    values = logits[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
     order = np.lexsort((idx[:, 2], idx[:, 1], idx[:, 0], -values))  # stable, deterministic
-    idx, values = idx[order], values[order]
     sep = np.broadcast_to(np.asarray(min_separation, dtype=float), (3,))
-    if np.all(sep > 0) and len(idx) > 1:
+    if np.all(sep > 0) and len(order) > 1:
+        pts = idx[order].astype(np.float64)
         if np.all(sep == sep[0]):  # a sphere: distances in voxels (exactly the scalar rule)
-            keep = suppress_close(idx.astype(np.float64), values, (1.0, 1.0, 1.0), float(sep[0]))
+            keep = suppress_close(pts, values[order], (1.0, 1.0, 1.0), float(sep[0]))
         else:  # an ellipsoid: distances in units of its semi-axes
-            keep = suppress_close(idx.astype(np.float64), values, (sep[0], sep[1], sep[2]), 1.0)
-        idx, values = idx[keep], values[keep]
+            keep = suppress_close(pts, values[order], (sep[0], sep[1], sep[2]), 1.0)
+        order = order[keep]
+    return order
+
+
+def refine_peaks(logits: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Sub-voxel peak positions: per axis, the vertex of a parabola through the log-heatmap.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Heatmap logits (z, y, x).
+    idx : numpy.ndarray
+        ``(N, 3)`` integer peak positions; a peak on a face is not moved along that axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 3)`` float positions, each within half a voxel of its peak.
+    """
     points = idx.astype(np.float64)
     shape = np.asarray(logits.shape)
     for axis in range(3):
@@ -186,8 +211,47 @@ def find_peaks(
         with np.errstate(divide="ignore", invalid="ignore"):
             delta = np.where(curv < 0, 0.5 * (fm - fp) / curv, 0.0)
         points[inner, axis] += np.clip(delta, -0.5, 0.5)
-    heights = 1.0 / (1.0 + np.exp(-values))
-    return points, heights
+    return points
+
+
+def find_peaks(
+    logits: np.ndarray,
+    *,
+    threshold: float,
+    peak_radius: int = 2,
+    min_separation: float | tuple[float, float, float] = 3.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of a heatmap (logits) with sub-voxel refinement.
+
+    :func:`heatmap_maxima`, then :func:`strongest_apart`, then :func:`refine_peaks`.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Heatmap logits (z, y, x).
+    threshold : float
+        Minimum peak height, as a probability in (0, 1).
+    peak_radius : int
+        A peak is the maximum of the box of +-``peak_radius`` voxels around it (at least 1;
+        of equal neighbours, the first in (z, y, x) order).
+    min_separation : float or tuple of 3 float
+        Of two peaks closer than this (voxels), only the higher is kept; a (z, y, x) triple
+        gives the semi-axes of an ellipsoid instead of a sphere's radius.
+
+    Returns
+    -------
+    points : numpy.ndarray
+        ``(N, 3)`` refined positions in voxels of ``logits``, sorted by decreasing height.
+    heights : numpy.ndarray
+        ``(N,)`` peak heights (probabilities).
+    """
+    idx = heatmap_maxima(logits, threshold=threshold, peak_radius=peak_radius)
+    if len(idx) == 0:
+        return np.zeros((0, 3)), np.zeros(0)
+    values = logits[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
+    keep = strongest_apart(idx, values, min_separation)
+    points = refine_peaks(logits, idx[keep])
+    return points, 1.0 / (1.0 + np.exp(-values[keep]))
 
 
 def on_outer_layer(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
