@@ -43,9 +43,15 @@ SEED_STUDY_OUT = "bench/out/cryoet_seeds"
 #: The benchmarks in the order of their sections in docs/benchmarks.md.
 PLAN: tuple[Step, ...] = (
     Step("simulate_speed", "simulate_speed", ("--repeats", "3")),
-    Step("big_volume", "big_volume", ("--size", "1024"), prefix=("nice", "-n", "19")),
+    Step(
+        "big_volume",
+        "big_volume",
+        ("--size", "1024", "--method", "classical", "auto", "--cluster"),
+        prefix=("nice", "-n", "19"),
+    ),
     Step("accuracy", "accuracy", ()),
     Step("speed", "speed", ("--repeats", "5")),
+    Step("locate_stages", "locate_stages", ("--repeats", "3")),
     Step("real_data", "real_data", ()),
     # --quick trains two pickers of a few steps, which cryoet_seeds --quick then reads
     Step("cryoet", "cryoet", ("--init", "picker_czii_synthetic_v1", "--refit")),
@@ -63,11 +69,19 @@ PLAN: tuple[Step, ...] = (
     ),
     Step("cryoet_seeds", "cryoet_seeds", ("--out", SEED_STUDY_OUT, "--seed", *SEED_STUDY)),
     Step("diameter_check", "diameter_check", ()),
+    Step("polarity", "polarity", ()),
     Step("unet_separation", "unet_separation", ()),
     Step("unet_faces", "unet_faces", ()),
     Step("hardest_condition", "hardest_condition", ()),
     Step("auto_method", "auto_method", ()),
     Step("unet_scales", "unet_scales", ()),
+    Step("tracking", "tracking", ()),
+    Step("refine", "refine", ()),
+    Step("size_limit", "size_limit", ()),
+    # on a machine without CUDA it says so and measures nothing
+    Step("gpu", "gpu", ()),
+    # the fault-injection suite (pytest tests/faults -m faults); writes docs/reliability.md
+    Step("reliability", "reliability", ()),
 )
 
 

@@ -256,3 +256,29 @@ def test_wrong_dimensionality_and_nan():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         locate(bad, diameter=4)
+
+
+@pytest.mark.parametrize("method", ["classical", "unet", "auto"])
+@pytest.mark.parametrize("kind", ["numpy", "npy file", "zarr"])
+@pytest.mark.parametrize(
+    ("shape", "diameter", "voxel_size"),
+    [((1, 64, 64), 3, 1.0), ((1, 64, 64), (2, 8, 8), 1.0), ((64, 1, 64), 8, 1.0),
+     ((1, 64, 64), 80, 10.0)],
+)  # fmt: skip
+def test_every_method_refuses_a_volume_thinner_than_a_particle(
+    method, kind, shape, diameter, voxel_size, tmp_path
+):
+    vol = np.random.default_rng(0).normal(100, 10, shape).astype(np.float32)
+    if kind == "npy file":
+        np.save(tmp_path / "v.npy", vol)
+        source = tmp_path / "v.npy"
+    elif kind == "zarr":
+        import zarr
+
+        source = zarr.open_array(str(tmp_path / "v.zarr"), mode="w", shape=shape, dtype="f4")
+        source[...] = vol
+    else:
+        source = vol
+    with pytest.raises(ValueError, match=r"larger than the volume .* along [zy]") as err:
+        locate(source, diameter=diameter, voxel_size=voxel_size, method=method)
+    assert str(shape) in str(err.value) and "\n" not in str(err.value)

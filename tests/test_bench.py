@@ -85,6 +85,8 @@ def test_seed_split_sets_are_disjoint() -> None:
         spec["TEST_SEED"],
         spec["ACCURACY_REPORT_SEED"],
         spec["ACCURACY_CALIBRATION_SEED"],
+        spec["REFINE_SEED"],
+        spec["SIZE_LIMIT_SEED"],
     ]
     assert len(colloids) == len(set(colloids))
     tomograms = [

@@ -1,4 +1,4 @@
-"""The ```python blocks of README.md and docs/architecture.md run as written.
+"""The ```python blocks of README.md and some docs (``FILES``) run as written.
 
 The blocks of one file run in order in one namespace (a later block may use a name an earlier
 one defined), in a temporary working directory, so that the files they write go there. A block
@@ -16,7 +16,7 @@ import matplotlib
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["README.md", "docs/architecture.md"]
+FILES = ["README.md", "docs/architecture.md", "docs/tracking.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 NEEDS_CRYOET = re.compile(r"\b(voxpick\.cryoet|copick)\b")
 

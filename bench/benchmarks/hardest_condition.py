@@ -6,7 +6,8 @@ Usage (from the repository root)::
 
 The 6 hardest-condition volumes of the threshold-validation set of
 ``bench/recipes/train_default.py``
-(seed 4242: volume fraction 0.55, SNR = CNR = 3, particle_size 0.21-0.30 um, r 6-11 px) are
+(seed 4242: volume fraction 0.55, SNR = CNR = 3, particle_size 0.21-0.30 um as the radius, the
+challenge's convention, r 6-11 px) are
 simulated again with the same packing, radius and brightness under other imaging: as drawn;
 with ten times less noise (SNR = CNR = 30); with particles larger relative to the PSF
 (particle_size 0.4, 0.5 and 0.6 um, i.e. a PSF up to half as wide in voxels); both. Each is

@@ -31,13 +31,13 @@ from voxpick.simulate import simulate_volume
 
 REAL = ("abraham", "katherine", "abraham_old", "emily_old", "katherine_old", "levke_v1", "levke_v2")
 
-#: label -> simulate_volume keywords (volume fraction, radius px, particle size um, SNR, CNR)
+#: label (particle diameter) -> simulate_volume keywords (particle_size is the radius in um)
 SIMULATED = {
-    "sim PMMA-like (0.315 um, r 5.5 px, phi 0.55)": dict(
-        volfrac=0.55, radius=5.5, particle_size=0.315, snr=5.0, cnr=3.0
+    "sim PMMA-like (0.315 um, r 5.5 px, phi 0.55)": dict(  # 315 nm across: radius 0.1575
+        volfrac=0.55, radius=5.5, particle_size=0.1575, snr=5.0, cnr=3.0
     ),
-    "sim silica-like (1.2 um, r 7.5 px, phi 0.3)": dict(
-        volfrac=0.3, radius=7.5, particle_size=1.2, snr=5.0, cnr=3.0
+    "sim silica-like (1.2 um, r 7.5 px, phi 0.3)": dict(  # 1.2 um across: radius 0.6
+        volfrac=0.3, radius=7.5, particle_size=0.6, snr=5.0, cnr=3.0
     ),
     "sim challenge test (0.21 um, r 6 px)": dict(
         volfrac=0.55, radius=6.0, particle_size=0.21, snr=3.0, cnr=3.0

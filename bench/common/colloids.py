@@ -23,7 +23,11 @@ PHIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55)
 
 
 def conditions(seed: int, n_general: int, n_challenge: int) -> list[dict[str, Any]]:
-    """Seeded simulation conditions: a broad mix and the challenge's hard test condition."""
+    """Seeded simulation conditions: a broad mix and the challenge's hard test condition.
+
+    ``particle_size`` is the challenge's (the particle radius in um), so the ranges are its
+    training (0.1-1) and test (0.21-0.30) values.
+    """
     gen = np.random.default_rng(seed)
     out = []
     for i in range(n_general):

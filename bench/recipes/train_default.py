@@ -124,7 +124,7 @@ def speed(model: Any, repeats: int = 3) -> dict[str, float]:
     from voxpick.simulate import simulate_volume
 
     sim = simulate_volume(
-        128, radius=4, volfrac=0.5, particle_size=0.5, snr=5, cnr=3, rng=CARD_SPEED_SEED
+        128, radius=4, volfrac=0.5, particle_size=0.25, snr=5, cnr=3, rng=CARD_SPEED_SEED
     )
     locate(sim.volume[:48, :48, :48], diameter=8, method="unet", model=model)  # warm-up
     times = []

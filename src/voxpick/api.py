@@ -13,7 +13,9 @@ from voxpick.detect.classical import (
     DEFAULT_MIN_RELATIVE,
 )
 from voxpick.detect.contract import Setup, detector_class, get_detector
+from voxpick.io.calibration import Calibration, resolve_voxel_size
 from voxpick.io.source import VolumeSource, open_volume
+from voxpick.progress import stage
 from voxpick.tiling.chunked import run_detector
 from voxpick.validation import (
     as_triple,
@@ -25,7 +27,7 @@ from voxpick.validation import (
 
 #: Defaults of the learned detectors' options, repeated here so that ``help(locate)`` shows
 #: them without importing PyTorch (a test keeps them equal to the detectors' own).
-UNET_TILE = 128
+UNET_TILE = 256
 DENSE_VOLFRAC = 0.35
 
 
@@ -52,11 +54,18 @@ def _source(volume: Any) -> tuple[VolumeSource, bool]:
     return VolumeSource(arr, description=f"array {arr.shape}"), True
 
 
+def _voxel_size_source(told: Any, calibration: Calibration | None) -> str:
+    """Say where the voxel size of a run comes from (``attrs["voxel_size_source"]``)."""
+    if told is not None:
+        return "given"
+    return calibration.describe() if calibration is not None else "default (1: voxels)"
+
+
 def locate(
     volume: Any,
     *,
     diameter: Any,
-    voxel_size: Any = 1.0,
+    voxel_size: Any = None,
     method: str = "auto",
     invert: bool = False,
     threshold: float | None = None,
@@ -80,6 +89,7 @@ def locate(
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
     workers: int | None = None,
+    refine: bool = False,
 ) -> pd.DataFrame:
     """Find every particle in a 3D volume.
 
@@ -98,7 +108,11 @@ def locate(
         Particle diameter in the units of ``voxel_size`` (voxels by default); a ``(z, y, x)``
         triple for particles that look elongated, e.g. along z by a confocal PSF.
     voxel_size : float or sequence of 3 float
-        Voxel size per axis (z, y, x); default 1, i.e. ``diameter`` is in voxels.
+        Voxel size per axis (z, y, x). ``None`` (default): the voxel size the file records
+        when ``volume`` is a path (TIFF ImageJ/OME metadata, OME-Zarr scale, MRC header; see
+        :func:`voxpick.io.read_calibration`), else 1, i.e. ``diameter`` is in voxels. A value
+        that disagrees with the file's gives a
+        :class:`~voxpick.io.calibration.CalibrationWarning` and is used.
     method : str
         A registered detector (:func:`voxpick.detect.detector_names`): ``"auto"`` (default:
         the shipped U-Net when its detections imply a crowded volume, plus the classical
@@ -153,9 +167,17 @@ def locate(
         Also write the table here (``.csv`` with a JSON sidecar of ``attrs``, or ``.parquet``),
         atomically; a block-by-block run keeps finished blocks in ``OUT.parts/`` and resumes.
     progress : bool
-        Show a progress bar of finished blocks (stderr).
+        Show progress on stderr (in a terminal, or in Jupyter: :mod:`voxpick.progress`): the
+        stage that estimates the detector's parameters (for ``"auto"``, the U-Net on a central
+        crop), then a bar of finished blocks (one for an in-memory volume), with the time
+        elapsed.
     workers : int, optional
         ``classical``: FFT threads (default all cores for one block, 1 per block otherwise).
+    refine : bool
+        Then fit the image model to the detections with :func:`voxpick.refine` (same blocks):
+        sub-voxel positions with ``sigma_z, sigma_y, sigma_x`` columns, particles missed added
+        and unneeded ones removed. ``out`` then holds the refined table (the detection stage
+        is not resumable).
 
     Returns
     -------
@@ -190,6 +212,8 @@ def locate(
     defaults = locate.__kwdefaults__ or {}
     options = {k: v for k, v in given.items() if k in cls.options}
     refused = sorted(k for k, v in given.items() if k not in cls.options and v != defaults[k])
+    told = voxel_size
+    voxel_size, calibration = resolve_voxel_size(volume, voxel_size)
     if separation is not None:
         if "separation_px" not in cls.options:
             refused.append("separation")
@@ -212,14 +236,28 @@ def locate(
         chunks = source.shape  # the whole volume is one block
     detector = get_detector(method, **options)
     setup = Setup(diameter_px=d_px, invert=invert, shape=source.shape)
-    params = detector.estimate(source, setup)
+    with stage(f"{method}: estimating parameters", enabled=bool(progress)):
+        params = detector.estimate(source, setup)
     user = {
         "method": method,
         "diameter": diameter
         if isinstance(diameter, int | float)
         else as_triple(diameter, name="d"),
         "voxel_size": as_triple(voxel_size, name="voxel_size"),
+        "voxel_size_source": _voxel_size_source(told, calibration),
     }
+    if refine:
+        from voxpick.refinement import refine as refine_particles
+
+        found = run_detector(
+            source, detector, setup, params, chunks=chunks, overlap=overlap,
+            scheduler=scheduler, client=client, progress=progress, attrs=user,
+        )  # fmt: skip
+        return refine_particles(
+            volume, found, diameter=diameter, voxel_size=voxel_size, invert=invert,
+            chunks=None if in_memory and chunks == source.shape else chunks,
+            scheduler=scheduler, client=client, out=out, progress=progress,
+        )  # fmt: skip
     return run_detector(
         source, detector, setup, params, chunks=chunks, overlap=overlap, scheduler=scheduler,
         client=client, out=out, progress=progress, attrs=user,

@@ -25,7 +25,7 @@ COLUMNS = list(DETECTION_COLUMNS)
 
 
 @functools.cache
-def sim(size=64, radius=4.0, volfrac=0.5, snr=6.0, cnr=4.0, particle_size=1.0, seed=0, **kw):
+def sim(size=64, radius=4.0, volfrac=0.5, snr=6.0, cnr=4.0, particle_size=0.5, seed=0, **kw):
     return simulate_volume(
         size,
         radius=radius,
@@ -85,7 +85,7 @@ def test_dense_volume_recall_and_precision(radius, volfrac, snr, cnr, inner_reca
 
 def test_z_elongated_dense_volume():
     # Small particles: the confocal PSF is 2.5x longer in z and merges z neighbours.
-    s = sim(64, radius=4.0, volfrac=0.45, snr=8.0, cnr=4.0, particle_size=0.6)
+    s = sim(64, radius=4.0, volfrac=0.45, snr=8.0, cnr=4.0, particle_size=0.3)
     assert s.metadata["psf_sigma_z"] > 2.5
     found = locate_classical(s.volume, diameter=8)
     ev = evaluate(s.truth, found, diameter=8)
@@ -203,7 +203,7 @@ def test_anisotropic_voxels_and_diameter():
 
 
 def test_estimated_z_blur_matches_the_psf():
-    s = sim(64, radius=4.0, volfrac=0.45, snr=8.0, cnr=4.0, particle_size=0.6)
+    s = sim(64, radius=4.0, volfrac=0.45, snr=8.0, cnr=4.0, particle_size=0.3)
     vol = s.volume.astype(np.float32)
     true_var = s.metadata["psf_sigma_z"] ** 2 - s.metadata["psf_sigma_x"] ** 2
     est = estimate_z_blur(vol, (8.0, 8.0, 8.0), estimate_noise(vol))
@@ -213,7 +213,7 @@ def test_estimated_z_blur_matches_the_psf():
 # --- candidates below the threshold (min_score) -------------------------------------------
 
 #: dense, noisy and blurred: the automatic threshold leaves most particles behind
-FAINT = {"radius": 4.0, "volfrac": 0.5, "snr": 1.5, "cnr": 1.0, "particle_size": 0.5, "seed": 3}
+FAINT = {"radius": 4.0, "volfrac": 0.5, "snr": 1.5, "cnr": 1.0, "particle_size": 0.25, "seed": 3}
 
 
 def _main(found):
@@ -382,8 +382,8 @@ def _recall_at(truth, found, diameter, precision):
 
 
 def test_sharper_finder_adds_merged_particles_behind_the_main_detections():
-    # phi 0.55, r 4.5, particle_size 0.4 um: the z PSF (sigma ~1.1 r) merges neighbours along z
-    s = sim(size=80, radius=4.5, volfrac=0.55, snr=6.0, cnr=4.0, particle_size=0.4, seed=11)
+    # phi 0.55, r 4.5, particle_size 0.2 um: the z PSF (sigma ~1.1 r) merges neighbours along z
+    s = sim(size=80, radius=4.5, volfrac=0.55, snr=6.0, cnr=4.0, particle_size=0.2, seed=11)
     both = locate_classical(s.volume, diameter=9, min_score=0)
     one = locate_classical(s.volume, diameter=9, min_score=0, detect_scale=None)
     assert not one["sharp_only"].any() and both["sharp_only"].sum() > 100

@@ -27,12 +27,12 @@ ZYX = ["z", "y", "x"]
 
 @functools.cache
 def sparse():
-    return simulate_volume(64, radius=4, volfrac=0.15, snr=6, cnr=4, particle_size=0.6, rng=4)
+    return simulate_volume(64, radius=4, volfrac=0.15, snr=6, cnr=4, particle_size=0.3, rng=4)
 
 
 @functools.cache
 def crowded():
-    return simulate_volume(64, radius=5, volfrac=0.5, snr=6, cnr=4, particle_size=0.3, rng=5)
+    return simulate_volume(64, radius=5, volfrac=0.5, snr=6, cnr=4, particle_size=0.15, rng=5)
 
 
 def f1(sim, found, d):

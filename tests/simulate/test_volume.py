@@ -30,7 +30,7 @@ def test_volume_statistics_match_requested_snr_and_cnr(snr, cnr, invert):
         64,
         radius=7.0,
         volfrac=0.08,
-        particle_size=3.0,
+        particle_size=1.5,
         brightness=brightness,
         snr=snr,
         cnr=cnr,
@@ -64,7 +64,7 @@ def test_noise_levels_solve_the_definitions():
 
 
 def test_truth_is_exact_and_subvoxel():
-    sim = simulate_volume(48, radius=5.0, volfrac=0.2, snr=50, cnr=20, particle_size=2.0, rng=4)
+    sim = simulate_volume(48, radius=5.0, volfrac=0.2, snr=50, cnr=20, particle_size=1.0, rng=4)
     t = sim.truth
     assert len(t) == sim.metadata["n_particles"] > 10
     assert list(t.columns[:4]) == ["z", "y", "x", "r"]
@@ -86,7 +86,7 @@ def test_truth_is_exact_and_subvoxel():
 
 def test_psf_elongates_particles_along_z():
     sim = simulate_volume(
-        64, radius=5.0, volfrac=0.05, particle_size=0.4, snr=100, cnr=50, psf_aspect=3.0, rng=2
+        64, radius=5.0, volfrac=0.05, particle_size=0.2, snr=100, cnr=50, psf_aspect=3.0, rng=2
     )
     assert sim.metadata["psf_sigma_z"] > 2.5 * sim.metadata["psf_sigma_x"]
     v = sim.volume.astype(float)
@@ -153,3 +153,16 @@ def test_dataset_draws_parameters_in_ranges():
 def test_bad_simulation_input_is_a_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate_volume(32, **kwargs)
+
+
+def test_particle_size_is_the_radius_as_in_the_challenge():
+    # the challenge's simulator: pixel size = particle_size * 1000 / r nm; 0.2 um FWHM PSF
+    sim = simulate_volume(32, radius=8, volfrac=0.1, particle_size=0.25, blur_sigma=0.0, rng=0)
+    assert sim.metadata["psf_sigma_y"] / 8 == pytest.approx(0.34, abs=0.005)
+    assert sim.metadata["psf_sigma_z"] == pytest.approx(2.5 * sim.metadata["psf_sigma_x"])
+    # the default extra blur (0.5 px) adds in quadrature: still about 0.34 r
+    default = simulate_volume(32, radius=8, volfrac=0.1, particle_size=0.25, rng=0)
+    assert default.metadata["psf_sigma_x"] / 8 == pytest.approx(0.345, abs=0.005)
+    # the PSF in voxels scales as r / particle_size: halving the radius in um doubles it
+    half = simulate_volume(32, radius=8, volfrac=0.1, particle_size=0.125, blur_sigma=0.0, rng=0)
+    assert half.metadata["psf_sigma_x"] == pytest.approx(2 * sim.metadata["psf_sigma_x"])

@@ -105,7 +105,7 @@ def pick_command(
     ] = None,
     tile: Annotated[
         int, typer.Option(min=16, help="Inference block edge; lower saves memory.")
-    ] = 96,
+    ] = 128,  # voxpick.cryoet.picking.PICK_TILE (not imported here: it loads torch)
     tta: Annotated[
         bool,
         typer.Option(help="Average over the tomogram turned 180 degrees about each axis (4x time)"),

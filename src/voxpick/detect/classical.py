@@ -35,8 +35,8 @@ from voxpick.detect.filters import (
     BandPass,
     estimate_noise,
     estimate_z_blur,
-    log_filter,
     log_filters,
+    log_roughness,
 )
 from voxpick.detect.maxima import local_maxima, maxima_half_width, refine_quadratic, suppress_close
 from voxpick.detect.measure import measure_particles
@@ -298,12 +298,12 @@ class ClassicalDetector(Detector):
         else:
             z_var = self.z_blur**2
         sigma = filter_sigma(self.filter_scale, d_px)
-        bp = log_filter(crop, sigma, z_blur_var=z_var, wiener=WIENER, workers=1)
+        roughness = log_roughness(crop.shape, sigma, z_blur_var=z_var, wiener=WIENER)
         sep = self.separation_px or tuple(DEFAULT_SEPARATION * d for d in d_px)
         return {
             "noise": float(noise),
             "z_blur_var": float(z_var),
-            "roughness": float(bp.roughness),
+            "roughness": float(roughness),
             "floor": MIN_AUTO_THRESHOLD if self.threshold is None else self.threshold,
             "separation_px": [float(s) for s in sep],
         }
@@ -320,9 +320,20 @@ class ClassicalDetector(Detector):
         return halo, background_cell(setup.diameter_px)
 
     def find(
-        self, block: np.ndarray, setup: Setup, params: dict[str, Any], *, box: Box
+        self,
+        block: np.ndarray,
+        setup: Setup,
+        params: dict[str, Any],
+        *,
+        box: Box,
+        measure: bool = True,
     ) -> pd.DataFrame:
-        """Every peak at or above the lowest score asked for, measured; see :class:`Detector`."""
+        """Every peak at or above the lowest score asked for, measured; see :class:`Detector`.
+
+        ``measure=False`` leaves ``mass``, ``signal`` and ``background`` NaN, for a caller that
+        measures the candidates of several detectors in one pass
+        (:func:`voxpick.detect.measure.measure_particles`).
+        """
         d_px = setup.diameter_px
         vol = np.asarray(block).astype(np.float32, copy=True)
         if setup.invert:
@@ -351,7 +362,7 @@ class ClassicalDetector(Detector):
             snr = np.concatenate([snr, more[1]])
             height = np.concatenate([height, more[2]])
             sharp_only = np.concatenate([sharp_only, np.ones(len(more[0]), dtype=bool)])
-        measured = measure_particles(vol, pos, d_px, invert=setup.invert)
+        measured = measure_particles(vol, pos, d_px, invert=setup.invert) if measure else {}
         out = detections_frame(
             pos, detector=self.name, columns={"snr": snr, "sharp_only": sharp_only, **measured}
         )

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from voxpick.detect.schema import DETECTION_COLUMNS
 from voxpick.io.source import VolumeSource
 
 Box = tuple[slice, slice, slice]
@@ -63,6 +64,10 @@ class Detector(ABC):
 
     #: Options of ``__init__`` (keyword names) that :func:`voxpick.locate` may pass.
     options: ClassVar[tuple[str, ...]] = ()
+
+    #: Columns of the finished table: :data:`~voxpick.detect.schema.DETECTION_COLUMNS`, or
+    #: :data:`~voxpick.detect.schema.REFINED_COLUMNS` for the refine stage.
+    columns: ClassVar[tuple[str, ...]] = DETECTION_COLUMNS
 
     @abstractmethod
     def estimate(self, source: VolumeSource, setup: Setup) -> dict[str, Any]:

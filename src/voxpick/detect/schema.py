@@ -22,6 +22,9 @@ column          dtype      meaning
                            (candidate rows of a ``min_score`` sweep; never a default detection)
 ==============  =========  ==================================================================
 
+:func:`voxpick.refine` returns the same columns followed by ``sigma_z, sigma_y, sigma_x``
+(:data:`REFINED_COLUMNS`, float64: each coordinate's standard deviation in voxels).
+
 ``DataFrame.attrs`` records the detector (``method``), the diameter and voxel size, the
 thresholds and estimated parameters, and the voxpick version; :func:`voxpick.io.write_positions`
 keeps them (inside Parquet, in a JSON sidecar beside CSV).
@@ -48,8 +51,18 @@ DETECTION_DTYPES: dict[str, Any] = {
     "sharp_only": bool,
 }
 
-#: Names of the detectors that can appear in the ``detector`` column.
-DETECTOR_NAMES: tuple[str, ...] = ("classical", "unet")
+#: Names of the detectors that can appear in the ``detector`` column (``"refine"``: a particle
+#: that :func:`voxpick.refine` added).
+DETECTOR_NAMES: tuple[str, ...] = ("classical", "unet", "refine")
+
+#: Columns :func:`voxpick.refine` adds to the detection columns: the standard deviation of
+#: each coordinate (voxels) from the fit's Fisher information.
+SIGMA_COLUMNS: tuple[str, ...] = ("sigma_z", "sigma_y", "sigma_x")
+
+#: The columns of every refined table, in order: the detection columns, then the sigmas.
+REFINED_COLUMNS: tuple[str, ...] = DETECTION_COLUMNS + SIGMA_COLUMNS
+
+_DTYPES: dict[str, Any] = {**DETECTION_DTYPES, **dict.fromkeys(SIGMA_COLUMNS, np.float64)}
 
 
 def detections_frame(
@@ -105,26 +118,29 @@ def detections_frame(
     return conform(pd.DataFrame(data))
 
 
-def conform(table: pd.DataFrame) -> pd.DataFrame:
+def conform(table: pd.DataFrame, columns: tuple[str, ...] = DETECTION_COLUMNS) -> pd.DataFrame:
     """Cast a table to the detection schema: its columns in order, with their dtypes.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        Holds every column of :data:`DETECTION_COLUMNS` (others are dropped).
+        Holds every column of ``columns`` (others are dropped).
+    columns : tuple of str
+        :data:`DETECTION_COLUMNS` (default) or :data:`REFINED_COLUMNS`.
 
     Returns
     -------
     pandas.DataFrame
         A new table with a fresh 0..N-1 index; ``attrs`` are kept.
     """
-    missing = [c for c in DETECTION_COLUMNS if c not in table.columns]
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(
             f"the table lacks detection columns {missing}: expected all of "
-            f"{list(DETECTION_COLUMNS)}. Build it with voxpick.detect.detections_frame()."
+            f"{list(columns)}. Build it with voxpick.detect.detections_frame()."
         )
-    out = table.loc[:, list(DETECTION_COLUMNS)].astype(DETECTION_DTYPES).reset_index(drop=True)
+    dtypes = {c: _DTYPES[c] for c in columns}
+    out = table.loc[:, list(columns)].astype(dtypes).reset_index(drop=True)
     out.attrs = dict(table.attrs)
     return out
 

@@ -121,7 +121,8 @@ def _check_3d(shape: tuple[int, ...], dtype: Any, *, name: str) -> int:
     if len(shape) - lead != 3:
         raise ValueError(
             f"{name} has shape {shape} ({len(shape)}D): expected a 3D array (z, y, x) (leading "
-            "axes of length 1, e.g. t and c of OME-Zarr, are dropped). Pass one 3D volume."
+            "axes of length 1, e.g. t and c of OME-Zarr, are dropped). Pass one 3D volume; for "
+            "a time series (t, z, y, x) use voxpick.batch or `voxpick track`."
         )
     if min(shape) == 0:
         raise ValueError(f"{name} has shape {shape} and is empty: expected a non-empty volume.")

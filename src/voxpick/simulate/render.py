@@ -45,7 +45,8 @@ def psf_sigma_px(
     radius : float
         Particle radius in voxels.
     particle_size : float
-        Particle diameter in micrometres; sets the voxel size, ``particle_size / (2 radius)``.
+        Particle radius in micrometres (the colloid challenge's convention); sets the voxel
+        size, ``particle_size / radius`` micrometres.
     psf_fwhm_xy_um : float
         Lateral full width at half maximum of the confocal PSF, micrometres.
     psf_aspect : float
@@ -56,7 +57,7 @@ def psf_sigma_px(
     tuple of float
         Gaussian sigma in voxels along (z, y, x).
     """
-    voxel_um = particle_size / (2.0 * radius)
+    voxel_um = particle_size / radius
     sxy = psf_fwhm_xy_um / FWHM_PER_SIGMA / voxel_um
     return (sxy * psf_aspect, sxy, sxy)
 

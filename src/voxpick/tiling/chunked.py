@@ -32,7 +32,13 @@ from voxpick.detect.schema import conform, sort_by_score
 from voxpick.io.atomic import stale_temporaries
 from voxpick.io.positions import write_positions
 from voxpick.io.source import VolumeSource
-from voxpick.tiling.blocks import Block, plan_blocks, resolve_chunks, resolve_overlap
+from voxpick.tiling.blocks import (
+    Block,
+    check_block_size,
+    plan_blocks,
+    resolve_chunks,
+    resolve_overlap,
+)
 from voxpick.tiling.parts import PartStore, block_digest, parts_dir_for
 
 #: Key prefix of the per-block dask tasks (the progress bar counts them).
@@ -85,6 +91,10 @@ def _block_task(
     return len(table)
 
 
+class OutputInUseError(OSError, RuntimeError):
+    """Another run holds the output's lock (an ``OSError``: the CLI prints it as one line)."""
+
+
 @contextlib.contextmanager
 def _output_lock(out: Path | None) -> Iterator[None]:
     """Hold ``.OUT.lock`` for the whole run, so two runs never write one output."""
@@ -104,7 +114,7 @@ def _output_lock(out: Path | None) -> Iterator[None]:
             other = f"pid {who['pid']} on {who['host']}, started {who['started']}"
         except (OSError, ValueError, KeyError):
             other = "another process"
-        raise RuntimeError(
+        raise OutputInUseError(
             f"{out} is being written by another voxpick run ({other}): wait for it to finish, "
             "or choose another output path."
         ) from None
@@ -184,19 +194,11 @@ def _client_for(kind: str, scheduler: Any, client: Any) -> Iterator[Any]:
         yield None
 
 
-def _progress_bar(enabled: bool, total: int, done: int) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+def _progress_bar(enabled: bool, total: int, done: int, description: str = "blocks") -> Any:
+    from voxpick.progress import progress_display  # a terminal or Jupyter (voxpick.progress)
 
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-    task = bar.add_task("blocks", total=total, completed=done)
+    bar = progress_display(enabled=enabled)
+    task = bar.add_task(description, total=total, completed=done)
     return bar, task
 
 
@@ -325,6 +327,10 @@ def run_detector(
     context, align = detector.context(setup, params)
     core = resolve_chunks(chunks, source.shape, align=align)
     halo = resolve_overlap(overlap, default=context, diameter_px=setup.diameter_px, align=align)
+    check_block_size(
+        chunks, core=core, halo=halo, shape=source.shape, diameter_px=setup.diameter_px,
+        align=align,
+    )  # fmt: skip
     blocks = plan_blocks(source.shape, chunks=core, overlap=halo)
 
     with _output_lock(out_path):
@@ -397,7 +403,7 @@ def _finish(
     """Merge the blocks' candidates, finish them, and describe the run in ``attrs``."""
     merged = pd.concat(tables, ignore_index=True)
     found = detector.finish(merged, setup, params)
-    final = sort_by_score(conform(found))
+    final = sort_by_score(conform(found, detector.columns))
     final.attrs.clear()
     final.attrs.update(run_attrs(detector, setup, params))
     final.attrs.update(found.attrs)
