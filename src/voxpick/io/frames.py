@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from voxpick.io.source import _ome_level0, is_zarr_path, open_volume
+from voxpick.io.source import is_zarr_path, open_volume, zarr_level0
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -171,19 +171,7 @@ def _tiff_series(path: Path) -> FrameSeries:
 
 
 def _zarr_series(path: Path) -> FrameSeries:
-    import zarr
-
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as err:  # zarr raises several types for a non-zarr directory
-        raise ValueError(
-            f"{path}: cannot open as zarr ({type(err).__name__}: {err}). Expected a zarr array, "
-            "a zarr group with one array, or an OME-Zarr image."
-        ) from err
-    if isinstance(node, zarr.Group):
-        array, description = _ome_level0(node, path)
-    else:
-        array, description = node, str(path)
+    array, description = zarr_level0(path)
     return _array_series(array, description, path=path)
 
 

@@ -158,7 +158,19 @@ def _ome_level0(group: Any, path: Path) -> tuple[Any, str]:
     return group[arrays[0]], f"{path}/{arrays[0]}"
 
 
-def _open_zarr(path: Path) -> VolumeSource:
+def zarr_level0(path: Path) -> tuple[Any, str]:
+    """Open a zarr array, a group with one array, or an OME-Zarr image's full resolution.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    array : zarr.Array
+    description : str
+        What was opened, for messages.
+    """
     import zarr
 
     try:
@@ -169,9 +181,12 @@ def _open_zarr(path: Path) -> VolumeSource:
             "a zarr group with one array, or an OME-Zarr image."
         ) from err
     if isinstance(node, zarr.Group):
-        array, description = _ome_level0(node, path)
-    else:
-        array, description = node, str(path)
+        return _ome_level0(node, path)
+    return node, str(path)
+
+
+def _open_zarr(path: Path) -> VolumeSource:
+    array, description = zarr_level0(path)
     lead = _check_3d(tuple(array.shape), array.dtype, name=description)
     return VolumeSource(array, description=description, lead=lead)
 
