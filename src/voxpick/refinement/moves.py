@@ -42,6 +42,12 @@ def bic_penalty(n_voxels: int, fit_size: bool) -> float:
 
 def _spectrum_of(template: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """FFT of a centred odd-sized patch placed at the origin of a grid of ``shape``."""
+    # a template larger than the grid (a PSF wider than the box) is cut to it, centred
+    cut = tuple(
+        slice(max(0, (t - n) // 2 + (t - n) % 2), max(0, (t - n) // 2 + (t - n) % 2) + min(t, n))
+        for t, n in zip(template.shape, shape, strict=True)
+    )
+    template = template[cut]
     grid = np.zeros(shape, np.float32)
     sl = tuple(slice(0, s) for s in template.shape)
     grid[sl] = template
