@@ -31,7 +31,7 @@ BOX_DIAMETERS = 4.0
 MIN_SIGMA = 0.3
 
 #: Sizes spread less than this (relative) are taken as equal.
-MIN_SPREAD = 0.02
+MIN_SPREAD = 0.03
 
 #: Rounds after which the particles the residual shows are added.
 ADD_ROUNDS = (1, 3, 5)

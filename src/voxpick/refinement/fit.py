@@ -27,6 +27,9 @@ OVERLAP_SLACK = 0.1
 #: Largest position step of one iteration, fraction of the particle radius.
 MAX_STEP = 0.25
 
+#: How far (per axis, fraction of the radius) a particle may move from where it started.
+ANCHOR = 0.5
+
 #: Brightest particle the fit allows, times the median brightness.
 MAX_BRIGHTNESS = 4.0
 
@@ -51,6 +54,7 @@ class Particles:
     size: np.ndarray
     free: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     tag: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    anchor: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def __post_init__(self) -> None:
         self.pos = np.asarray(self.pos, float).reshape(-1, 3).copy()
@@ -60,19 +64,24 @@ class Particles:
             self.free = np.ones(len(self.pos), bool)
         if len(self.tag) != len(self.pos):
             self.tag = np.full(len(self.pos), -1, np.int64)
+        if len(self.anchor) != len(self.pos):
+            self.anchor = self.pos.copy()
 
     def __len__(self) -> int:
         return len(self.pos)
 
     def copy(self) -> Particles:
         """Return an independent copy."""
-        return Particles(self.pos, self.amp, self.size, self.free.copy(), self.tag.copy())
+        return Particles(
+            self.pos, self.amp, self.size, self.free.copy(), self.tag.copy(), self.anchor.copy()
+        )
 
     def take(self, keep: np.ndarray) -> Particles:
         """Return the particles selected by a mask or index."""
         return Particles(
-            self.pos[keep], self.amp[keep], self.size[keep], self.free[keep], self.tag[keep]
-        )
+            self.pos[keep], self.amp[keep], self.size[keep], self.free[keep], self.tag[keep],
+            self.anchor[keep],
+        )  # fmt: skip
 
     def append(self, other: Particles) -> Particles:
         """Return these particles followed by ``other``."""
@@ -82,6 +91,7 @@ class Particles:
             np.concatenate([self.size, other.size]),
             np.concatenate([self.free, other.free]),
             np.concatenate([self.tag, other.tag]),
+            np.vstack([self.anchor, other.anchor]),
         )
 
 
@@ -240,6 +250,10 @@ class Fitter:
         delta[:, :3] /= np.maximum(over, 1.0)[:, None]
         out = parts.copy()
         out.pos[free] += delta[free, :3]
+        # no particle leaves the box of half a radius around where it started: in heavy blur
+        # the fit can otherwise walk a particle onto its neighbour's place
+        cap = ANCHOR * self.h * self.model.size
+        out.pos = np.clip(out.pos, parts.anchor - cap, parts.anchor + cap)
         out.amp[free] = np.clip(parts.amp[free] + delta[free, 3], 0.0, MAX_BRIGHTNESS * bright)
         if self.fit_size:
             out.size[free] = np.clip(parts.size[free] + delta[free, 4], 0.3, 3.0)

@@ -243,6 +243,7 @@ def trial_merges(
     total = parts.amp[dim] + parts.amp[bright]
     weight = (parts.amp[dim] / np.maximum(total, 1e-12))[:, None]
     merged.pos[bright] = weight * parts.pos[dim] + (1.0 - weight) * parts.pos[bright]
+    merged.anchor[bright] = merged.pos[bright]
     merged.amp[bright] = total
     keep = np.ones(len(parts), bool)
     keep[dim] = False
@@ -259,6 +260,7 @@ def trial_merges(
     # keep the merges that paid, undo the others
     out = parts.copy()
     out.pos[bright[accept]] = merged.pos[bright[accept]]
+    out.anchor[bright[accept]] = merged.pos[bright[accept]]
     out.amp[bright[accept]] = merged.amp[bright[accept]]
     keep = np.ones(len(parts), bool)
     keep[dim[accept]] = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -47,6 +48,10 @@ MOVE_ITERATIONS = 10
 #: the tighter one.
 TOLERANCE = 5e-3
 FINAL_TOLERANCE = 1e-3
+
+#: PSF z sigma, in particle radii, above which refine warns (measured: recall lowered at
+#: 2.1 radii, unchanged at 1.4; docs/benchmarks.md "Size limit").
+BLUR_WARNING = 1.5
 
 _PRIVATE = ("_index", "_rz", "_ry", "_rx", "_keep")
 
@@ -91,6 +96,14 @@ class RefineDetector(Detector):
             data, box, source.shape, pos, setup.diameter_px,
             limits=recorded_range(source.dtype, setup.invert),
         )  # fmt: skip
+        radius_z = model.size * model.semi_axes[0]
+        if model.psf_sigma[0] > BLUR_WARNING * radius_z:
+            warnings.warn(
+                f"the measured PSF is {model.psf_sigma[0]:.1f} voxels (sigma) along z, more than "
+                f"{BLUR_WARNING:g} times the particle radius {radius_z:.1f}: in such blur refine "
+                "can lower the recall (docs/refine.md, Limits). Compare with the detections.",
+                stacklevel=2,
+            )
         return {"model": model.as_dict(), "n_voxels": int(np.prod(source.shape))}
 
     def context(
@@ -141,7 +154,11 @@ class RefineDetector(Detector):
                     new.tag = np.full(len(new), -1)
                     parts = fitter.run(parts.append(new), iterations=MOVE_ITERATIONS, tol=TOLERANCE)
                 cov = _covariance(fitter, parts, origin, jac)
-                gone = removable(parts, cov, np.flatnonzero(parts.free), penalty, reach)
+                # only additions and the dimmer of pairs pushed into each other may go: in
+                # heavy blur the second-order test also drops real particles of the input
+                close, _ = close_pairs(parts, model.semi_axes)
+                trials = np.union1d(np.flatnonzero(parts.tag < 0), close).astype(int)
+                gone = removable(parts, cov, trials[parts.free[trials]], penalty, reach)
                 tried = np.vstack([tried, parts.pos[gone[parts.tag[gone] < 0]]])
                 if len(gone):
                     keep = np.ones(len(parts), bool)
