@@ -74,9 +74,11 @@ PLAN: tuple[Step, ...] = (
     Step("unet_faces", "unet_faces", ()),
     Step("hardest_condition", "hardest_condition", ()),
     Step("auto_method", "auto_method", ()),
+    Step("auto_noise", "auto_noise", ()),
     Step("unet_scales", "unet_scales", ()),
     Step("tracking", "tracking", ()),
     Step("refine", "refine", ()),
+    Step("refine_real", "refine_real", ()),
     Step("size_limit", "size_limit", ()),
     # on a machine without CUDA it says so and measures nothing
     Step("gpu", "gpu", ()),

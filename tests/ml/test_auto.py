@@ -13,8 +13,9 @@ from scipy.spatial import cKDTree
 
 from voxpick.api import locate
 from voxpick.detect import DETECTION_COLUMNS, detections_frame
+from voxpick.detect.measure import neighbour_correlation
 from voxpick.metrics import evaluate
-from voxpick.ml.auto import DENSE_VOLFRAC, add_missed, unet_volume_fraction
+from voxpick.ml.auto import DENSE_VOLFRAC, NOISE_SCORE, add_missed, unet_volume_fraction
 from voxpick.simulate import simulate_volume
 
 locate_classical = partial(locate, method="classical")
@@ -77,6 +78,47 @@ def test_crowded_volume_gets_the_unet_and_what_it_missed():
     # merged neighbours recovered: better than the U-Net alone, far better than classical
     assert f1(sim, found, 10) > f1(sim, unet, 10) + 0.005
     assert f1(sim, found, 10) > f1(sim, classical, 10) + 0.15
+
+
+@pytest.mark.parametrize(
+    ("kind", "edge", "diameter"), [("normal", 64, 8), ("uint8", 48, 6), ("poisson", 96, 12)]
+)
+def test_noise_alone_is_not_taken_for_a_packing(kind, edge, diameter):
+    rng = np.random.default_rng(edge)
+    noise = {
+        "normal": lambda: rng.normal(100.0, 10.0, (edge,) * 3).astype(np.float32),
+        "uint8": lambda: rng.integers(0, 256, (edge,) * 3).astype(np.uint8),
+        "poisson": lambda: rng.poisson(3.0, (edge,) * 3).astype(np.uint16),
+    }[kind]()
+    unet = locate_unet(noise, diameter=diameter)
+    # the U-Net alone reports a packing of weak peaks in noise
+    assert unet_volume_fraction(unet, shape=noise.shape, diameter_px=diameter) >= DENSE_VOLFRAC
+    found = locate_auto(noise, diameter=diameter)
+    assert found.attrs["detector"] == "classical" and found.attrs["unet_noise_like"]
+    assert len(found) <= 3
+    # an explicit dense_volfrac=0 still always keeps the U-Net
+    assert locate_auto(noise, diameter=diameter, dense_volfrac=0.0).attrs["detector"] == "unet"
+
+
+def test_faint_blurred_packing_keeps_the_unet():
+    # PSF z sigma near 4 radii, SNR 2.2: the U-Net's peaks are as weak as on noise, but the
+    # voxels are correlated, and the U-Net still finds half the particles the classical misses
+    sim = simulate_volume(80, radius=6, volfrac=0.5, snr=2.2, cnr=2.2, particle_size=0.1, rng=1)
+    found = locate_auto(sim.volume, diameter=12)
+    assert np.median(found.loc[found["detector"] == "unet", "score"]) < NOISE_SCORE
+    assert found.attrs["detector"] == "unet" and not found.attrs["unet_noise_like"]
+    classical = locate_classical(sim.volume, diameter=12)
+    assert f1(sim, found, 12) > f1(sim, classical, 12) + 0.3
+
+
+def test_neighbour_correlation_tells_white_noise_from_structure():
+    rng = np.random.default_rng(0)
+    white = rng.normal(size=(64, 64, 64))
+    assert abs(neighbour_correlation(white)) < 4 / np.sqrt(white.size)
+    from scipy import ndimage
+
+    assert neighbour_correlation(ndimage.gaussian_filter(white, 1.0)) > 0.5
+    assert neighbour_correlation(np.zeros((8, 8, 8))) == 0.0
 
 
 def test_the_cut_decides_and_options_reach_the_unet():

@@ -205,7 +205,9 @@ def locate_command(
     if "unet_volume_fraction" in found.attrs:
         extra += (
             f", auto: {found.attrs['detector']} (U-Net volume fraction "
-            f"{found.attrs['unet_volume_fraction']:.2f})"
+            f"{found.attrs['unet_volume_fraction']:.2f}"
+            + ("; its peaks look like noise" if found.attrs.get("unet_noise_like") else "")
+            + ")"
         )
     if found.attrs.get("n_blocks", 1) > 1:
         extra += f", {found.attrs['n_blocks']} blocks"

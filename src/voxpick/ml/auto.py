@@ -11,6 +11,11 @@ On crowded volumes it also adds the classical detections that no U-Net detection
 :data:`MISSED_DISTANCE` diameters of (:func:`add_missed`): particles the U-Net left out, such as
 one merged with a neighbour. The cut and the rule were chosen on calibration volumes
 (``bench/benchmarks/auto_method.py``); ``docs/benchmarks.md`` has the figures.
+
+The U-Net was trained on volumes full of particles: on a volume of noise alone it reports a
+dense packing of weak peaks. When its detections are weak (median ``score`` under
+:data:`NOISE_SCORE`) and neighbouring voxels are uncorrelated (white noise: no structure wider
+than a voxel, so no particle), the volume is treated as sparse (:func:`looks_like_noise`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from scipy.spatial import cKDTree
 
 from voxpick.detect.classical import ClassicalDetector
 from voxpick.detect.contract import Box, Detector, Setup
-from voxpick.detect.measure import detected_volume_fraction, measure_particles
+from voxpick.detect.measure import (
+    detected_volume_fraction,
+    measure_particles,
+    neighbour_correlation,
+)
 from voxpick.detect.schema import conform
 from voxpick.io.source import VolumeSource, central_box
 from voxpick.ml.detector import UNetDetector
@@ -35,6 +44,12 @@ DENSE_VOLFRAC = 0.35
 #: Distance in diameters (per axis) beyond every U-Net detection at which a classical detection
 #: on a crowded volume is added as a particle the U-Net missed.
 MISSED_DISTANCE = 0.5
+
+#: U-Net detections whose median ``score`` is under this may be peaks of noise.
+NOISE_SCORE = 2.5
+
+#: ... when the voxels' neighbour correlation is under this many standard errors of white noise.
+NOISE_CORRELATION_SE = 4.0
 
 
 def _check_volfrac(dense_volfrac: Any) -> float:
@@ -108,6 +123,29 @@ def add_missed(unet: pd.DataFrame, classical: pd.DataFrame, *, diameter_px: Any)
     return out.iloc[order].reset_index(drop=True)
 
 
+def looks_like_noise(unet: pd.DataFrame, volume: np.ndarray) -> bool:
+    """Whether U-Net detections on ``volume`` look like peaks of white noise, not particles.
+
+    Parameters
+    ----------
+    unet : pandas.DataFrame
+        The U-Net's detections on ``volume`` (``score`` 1 at its threshold).
+    volume : numpy.ndarray
+        The 3D image they were found in.
+
+    Returns
+    -------
+    bool
+        True when their median score is under :data:`NOISE_SCORE` and the neighbour
+        correlation of the voxels (:func:`~voxpick.detect.measure.neighbour_correlation`) is
+        under :data:`NOISE_CORRELATION_SE` standard errors of white noise.
+    """
+    if not len(unet) or float(np.median(unet["score"].to_numpy())) >= NOISE_SCORE:
+        return False
+    cut = NOISE_CORRELATION_SE / np.sqrt(max(volume.size, 1))
+    return neighbour_correlation(volume) < cut
+
+
 def auto_sample_edge(diameter_px: tuple[float, float, float]) -> int:
     """Edge of the central crop ``method="auto"`` decides on: 8 diameters, at least 128.
 
@@ -163,12 +201,17 @@ class AutoDetector(Detector):
         candidates = self.unet.find(sample, on_sample, unet_params, box=box, measure=False)
         found = self.unet.finish(candidates, on_sample, unet_params)
         phi = unet_volume_fraction(found, shape=shape, diameter_px=setup.diameter_px)
+        classical_params = self.classical.estimate(source, setup)
+        crowded = bool(phi >= self.dense_volfrac)
+        noise = crowded and self.dense_volfrac > 0 and looks_like_noise(found, sample)
+        crowded = crowded and not noise
         params: dict[str, Any] = {
-            "crowded": bool(phi >= self.dense_volfrac),
+            "crowded": crowded,
+            "noise_like": noise,
             "unet_volume_fraction": phi,
             "auto_sample_shape": list(shape),
             "dense_volfrac": self.dense_volfrac,
-            "classical": self.classical.estimate(source, setup),
+            "classical": classical_params,
             "unet": unet_params,
             "_sample": (box, candidates),  # find() on the same box reuses them
         }
@@ -220,6 +263,7 @@ class AutoDetector(Detector):
             "detector": "unet" if params["crowded"] else "classical",
             "unet_volume_fraction": params["unet_volume_fraction"],
             "auto_sample_shape": tuple(params["auto_sample_shape"]),
+            "unet_noise_like": bool(params.get("noise_like", False)),
         }
         if not params["crowded"]:
             classical.attrs.update(attrs)

@@ -30,6 +30,12 @@ BOX_DIAMETERS = 4.0
 #: Smallest PSF width considered (voxels): below this the pixel integration dominates.
 MIN_SIGMA = 0.3
 
+#: Largest PSF sigma per axis, in semi-axes of a particle of the diameter given, and the
+#: range of the mean size relative to that diameter (bounds on a fit that runs away on a
+#: volume the model does not describe).
+MAX_SIGMA = 6.0
+SIZE_RANGE = (0.4, 2.5)
+
 #: Sizes spread less than this (relative) are taken as equal.
 MIN_SPREAD = 0.03
 
@@ -107,6 +113,8 @@ def _fit_noise(expected: np.ndarray, residual: np.ndarray, mask: np.ndarray) -> 
     which = np.clip(np.searchsorted(edges, e, side="right") - 1, 0, len(edges) - 2)
     count = np.bincount(which, minlength=len(edges) - 1)
     ok = count > 20
+    if ok.sum() < 2:  # the expected image takes about one value (e.g. mostly background)
+        return float(max(np.mean(r2), MIN_VARIANCE)), 0.0
     mean_e = np.bincount(which, e, minlength=len(edges) - 1)[ok] / count[ok]
     mean_v = np.bincount(which, r2, minlength=len(edges) - 1)[ok] / count[ok]
     b, a = np.polyfit(mean_e, mean_v, 1, w=np.sqrt(count[ok]))
@@ -165,8 +173,12 @@ def _global_step(fitter: Fitter, parts: Particles, damping: float) -> tuple[Imag
     step = np.linalg.solve(a_damped, b)
     dz, dxy, dsize, dscale, dbg = step
     sz, sy, sx = model.psf_sigma
-    sigma = (max(MIN_SIGMA, sz + dz), max(MIN_SIGMA, sy + dxy), max(MIN_SIGMA, sx + dxy))
+    sigma = tuple(
+        float(np.clip(value, MIN_SIGMA, max(MIN_SIGMA, MAX_SIGMA * h)))
+        for value, h in zip((sz + dz, sy + dxy, sx + dxy), model.semi_axes, strict=True)
+    )
     size = float(np.clip(model.size + dsize, 0.5 * model.size, 1.5 * model.size))
+    size = float(np.clip(size, *SIZE_RANGE))
     scale = 1.0 + dscale / max(model.brightness, 1e-6)
     c = model.background
     background = (c[0] + dbg, c[1], c[2], c[3])
