@@ -240,3 +240,20 @@ def test_locate_points_a_series_to_batch(sim, tmp_path: Path):
     for series in (sim.frames[:2], da.from_array(sim.frames[:2]), stack):
         with pytest.raises(ValueError, match=r"time series.*voxpick\.batch"):
             voxpick.locate(series, diameter=8, method="classical")
+
+
+def test_hdf5_series(sim, found, tmp_path: Path):
+    import h5py
+
+    one = tmp_path / "one.h5"
+    with h5py.File(one, "w") as f:
+        f["frames"] = sim.frames
+    pd.testing.assert_frame_equal(_rows(batch(one, **OPTS)), _rows(found))
+    two = tmp_path / "two.h5"
+    with h5py.File(two, "w") as f:
+        f["frames"] = sim.frames
+        f["labels"] = sim.frames
+    with pytest.raises(ValueError, match=r"2 datasets .*h5py.File\(path\)\['frames'\]"):
+        batch(two, **OPTS)
+    with h5py.File(two, "r") as f:  # the dataset itself chooses among several
+        pd.testing.assert_frame_equal(_rows(batch(f["labels"], **OPTS)), _rows(found))

@@ -149,3 +149,29 @@ def test_locate_points_a_time_series_to_track(stack, tmp_path: Path):
 def test_track_is_listed():
     result = runner.invoke(app, ["--help"])
     assert "track" in result.output
+
+
+def test_hdf5_series_with_a_key(sim, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "run.h5"
+    with h5py.File(path, "w") as f:
+        f["raw/frames"] = sim.frames
+        f["raw/frames"].attrs["element_size_um"] = (0.1, 0.1, 0.1)
+        f["mask"] = sim.frames[:, :4]  # a second dataset: --key is needed
+    out = tmp_path / "tracks.csv"
+    result = invoke(path, "-o", out, "--diameter", "0.8um", "--method", "classical")
+    assert result.exit_code == 2 and not out.exists()
+    assert "--key" in flat(result.output) and "'raw/frames'" in flat(result.output)
+    result = invoke(
+        path, "-o", out, "--diameter", "0.8um", "--method", "classical", "--key", "raw/frames"
+    )
+    assert result.exit_code == 0, result.output
+    assert "voxel size 0.1 um" in flat(result.output)  # the dataset's calibration
+    tracks = read_positions(out)
+    assert link_accuracy(sim.truth, tracks, max_distance=4).accuracy >= 0.99
+    # --key on a TIFF is refused
+    tif = tmp_path / "series.tif"
+    tifffile.imwrite(tif, sim.frames, imagej=True, metadata={"axes": "TZYX"})
+    result = invoke(tif, "-o", tmp_path / "t2.csv", "--diameter", "8", "--key", "x")
+    assert result.exit_code == 2 and "HDF5" in flat(result.output)

@@ -7,6 +7,7 @@ beside the output, from which ``voxpick track FEATURES.csv`` links again without
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from voxpick.cli.common import user_errors
 from voxpick.cli.grammar import (
     DEFAULT_METHOD,
     InvertOption,
+    KeyOption,
     MethodOption,
     Scale,
     VoxelSizeOption,
@@ -29,6 +31,7 @@ from voxpick.cli.grammar import (
 from voxpick.io.calibration import format_triple
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
+_HDF5 = (".h5", ".hdf5")
 
 
 def features_path_for(out: Path) -> Path:
@@ -92,7 +95,7 @@ def track_command(
         list[Path],
         typer.Argument(
             metavar="INPUT...",
-            help="Time series (t, z, y, x): a TIFF hyperstack, a .npy or zarr / OME-Zarr store, "
+            help="Time series (t, z, y, x): a TIFF hyperstack, a .npy, HDF5 (--key) or zarr store, "
             "a glob of 3D files ('run/t*.tif'; frames in natural order, t2 before t10), or a "
             "features table (.csv/.parquet with a frame column) to link again.",
         ),
@@ -122,6 +125,7 @@ def track_command(
         int, typer.Option(min=0, help="Frames a particle may vanish for and keep its track.")
     ] = 0,
     voxel_size: VoxelSizeOption = None,
+    key: KeyOption = None,
     invert: InvertOption = False,
     method: MethodOption = DEFAULT_METHOD,
     adaptive_stop: Annotated[
@@ -145,6 +149,7 @@ def track_command(
     from voxpick.analysis.tracking import diffusion_coefficient, link
     from voxpick.cli.inputs import quiet_calibration
     from voxpick.io import read_calibration, read_positions, write_positions
+    from voxpick.io.volume import hdf5_dataset_name, open_hdf5
     from voxpick.series import batch
 
     console = Console(stderr=True)
@@ -165,7 +170,9 @@ def track_command(
                     "a features table as INPUT to link it again)."
                 )
             series, first = _series_input(inputs)
-            calibration = read_calibration(first) if first is not None else None
+            if key is not None and (first is None or first.suffix.lower() not in _HDF5):
+                raise ValueError(f"--key {key!r} is for an HDF5 time series (.h5, .hdf5) only.")
+            calibration = read_calibration(first, key=key) if first is not None else None
             scale = resolve_scale(diameter=diameter, voxel_size=voxel_size, calibration=calibration)
             _print_scale(console, scale)
         # every option is checked before the frames are located
@@ -184,11 +191,15 @@ def track_command(
             stop_length = parse_length(adaptive_stop, name="--adaptive-stop")
             stop = float(np.max(scale.length(stop_length, name="--adaptive-stop")))
         if not relink:
-            with quiet_calibration():
-                features = batch(
-                    series, diameter=scale.diameter, voxel_size=scale.voxel_size, method=method,
-                    invert=invert, out=features_path_for(out), progress=True,
-                )  # fmt: skip
+            with contextlib.ExitStack() as stack:
+                if key is not None:  # the chosen dataset of the HDF5 file, a frame at a time
+                    handle = stack.enter_context(open_hdf5(series))
+                    series = handle[hdf5_dataset_name(handle, series, key)]
+                with quiet_calibration():
+                    features = batch(
+                        series, diameter=scale.diameter, voxel_size=scale.voxel_size,
+                        method=method, invert=invert, out=features_path_for(out), progress=True,
+                    )  # fmt: skip
         tracks = link(
             features, search_range=sr, memory=memory, voxel_size=scale.voxel_size,
             adaptive_stop=stop,

@@ -1,7 +1,8 @@
 """Time series of 3D volumes, (t, z, y, x), read one frame at a time.
 
 :func:`open_frames` takes a 4D numpy, dask or zarr array, a TIFF hyperstack (ImageJ ``TZYX``
-or a tifffile 4D TIFF, compressed or not), a ``.npy`` file, a zarr / OME-Zarr store (axes
+or a tifffile 4D TIFF, compressed or not), a ``.npy`` file, an HDF5 file's one dataset (or an
+``h5py.Dataset``), a zarr / OME-Zarr store (axes
 ``t, c, z, y, x`` with one channel), a glob pattern of 3D volume files (``"run/t*.tif"``,
 in natural order: ``t2`` before ``t10``) or a list of 3D arrays or files, and returns a
 :class:`FrameSeries` that reads frame ``t`` as a numpy array. Nothing is read before it is
@@ -10,6 +11,7 @@ asked for.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -175,6 +177,27 @@ def _zarr_series(path: Path) -> FrameSeries:
     return _array_series(array, description, path=path)
 
 
+def _hdf5_series(path: Path) -> FrameSeries:
+    """Read the one dataset of an HDF5 file a frame at a time (the file stays open)."""
+    from voxpick.io.volume import HDF5KeyError, hdf5_dataset_name, list_keys, open_hdf5
+
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open_hdf5(path))
+        try:
+            name = hdf5_dataset_name(handle, path, None)
+        except HDF5KeyError as err:
+            example = err.keys[0] if err.keys else "data"
+            raise ValueError(
+                f"{path} holds {len(err.keys)} datasets ({list_keys(err.keys)}): pass the "
+                f"series' dataset itself, e.g. batch(h5py.File(path)[{example!r}], ...) "
+                f"(command line: voxpick track {path.name} --key {example})."
+            ) from None
+        series = _array_series(
+            handle[name], f"{path} (HDF5 dataset {name!r})", close=stack.pop_all().close, path=path
+        )
+    return series
+
+
 def natural_order(paths: Sequence[str]) -> list[str]:
     """Sort file names with their numbers read as numbers: ``t2`` before ``t10``.
 
@@ -249,9 +272,10 @@ def open_frames(frames: Any) -> FrameSeries:
     ----------
     frames : array_like, dask.array.Array, zarr.Array, str, os.PathLike or sequence
         A 4D array (t, z, y, x), or 5D (t, c, z, y, x) with one channel; the path of a TIFF
-        hyperstack, a 4D ``.npy`` file or a zarr / OME-Zarr store; a glob pattern of 3D volume
-        files (natural order, so ``t2`` comes before ``t10``); or a list of 3D arrays or
-        volume files, one per frame.
+        hyperstack, a 4D ``.npy`` file, an HDF5 file holding one dataset or a zarr / OME-Zarr
+        store (an ``h5py.Dataset`` is an array: pass it to choose among several); a glob
+        pattern of 3D volume files (natural order, so ``t2`` comes before ``t10``); or a list of
+        3D arrays or volume files, one per frame.
 
     Returns
     -------
@@ -288,9 +312,11 @@ def open_frames(frames: Any) -> FrameSeries:
         if suffix == ".npy":
             array = np.load(path, mmap_mode="r", allow_pickle=False)
             return _array_series(array, str(path), path=path)
+        if suffix in (".h5", ".hdf5"):
+            return _hdf5_series(path)
         raise ValueError(
             f"{path}: unsupported time-series file {path.suffix!r}: expected a TIFF hyperstack, "
-            "a .npy file, a zarr store, or a glob of 3D volume files."
+            "a .npy or HDF5 file, a zarr store, or a glob of 3D volume files."
         )
     if hasattr(frames, "shape") and hasattr(frames, "dtype") and hasattr(frames, "__getitem__"):
         name = type(frames).__module__.split(".")[0] + " array"
