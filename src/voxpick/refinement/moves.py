@@ -33,6 +33,10 @@ ADD_BRIGHTNESS = (0.25, 2.5)
 #: fit, and the other is then a contact away.
 ADD_CLEARANCE = 1.8
 
+#: ... and never closer than this many radii of the diameter given (0.8 diameter: hard spheres
+#: of the size the user gave cannot be closer), also when the measured size is smaller.
+MIN_ADD_DISTANCE = 1.6
+
 
 def bic_penalty(n_voxels: int, fit_size: bool) -> float:
     """Complexity penalty of one particle: ``k ln n`` (BIC)."""
@@ -121,10 +125,12 @@ def find_additions(
     existing = cKDTree(known / h) if len(known) else None
     chosen: list[int] = []
     pos = idx - canvas.margin + canvas.origin
+    clearance = max(ADD_CLEARANCE * model.size, MIN_ADD_DISTANCE)
+    apart = max(2.0 * model.size, MIN_ADD_DISTANCE)
     for j, p in enumerate(pos / h):
-        if existing is not None and existing.query_ball_point(p, ADD_CLEARANCE * model.size):
+        if existing is not None and existing.query_ball_point(p, clearance):
             continue
-        if any(np.linalg.norm(p - pos[c] / h) < 2.0 * model.size for c in chosen):
+        if any(np.linalg.norm(p - pos[c] / h) < apart for c in chosen):
             continue
         chosen.append(j)
     new = Particles(
