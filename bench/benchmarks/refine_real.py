@@ -5,16 +5,18 @@ Usage (from the repository root)::
     python -m bench.benchmarks.refine_real            # every real volume present
     python -m bench.benchmarks.refine_real --quick    # the small crops only; writes nothing
 
-There is no truth for real volumes, so the figure is physical: hard spheres cannot overlap,
-and a pair of detections closer than 0.8 diameter (distances in diameters per axis) is a
-duplicate, a false detection or a badly placed particle. Each volume of
-``bench/common/real_volumes.py`` (read in place from ../shared/data, skipped when absent) is
-located by the default (``voxpick.locate``, method auto, the suggested diameter) and refined
-(``voxpick.refine``); the table gives the count, the number of pairs closer than 0.8 diameter,
-the fraction of particles whose nearest neighbour is that close, the median nearest-neighbour
-distance, the first g(r) peak and the detected volume fraction, before and after, and refine's
-median reported ``sigma``. Overlays (an xy and an xz slice, before and after) go to
-``docs/img/refine_real_NAME.png``; the table to docs/benchmarks.md ("Refine on real volumes").
+There is no truth for real volumes, so the figure is physical: hard spheres cannot overlap, and
+a pair of detections closer than 0.8 diameter (distances in diameters per axis) is a duplicate,
+a false detection or a badly placed particle. Each volume of ``bench/common/real_volumes.py``
+(read in place from ../shared/data, skipped when absent) is located by the default
+(``voxpick.locate``, method auto, the suggested diameter), checked with
+``voxpick.analysis.check_diameter`` (where it finds the diameter too large, located again with
+the one it suggests, as a user would) and refined (``voxpick.refine``); the table gives the
+count, the number of pairs closer than 0.8 diameter, the fraction of particles whose nearest
+neighbour is that close, the median nearest-neighbour distance, the first g(r) peak and the
+detected volume fraction, before and after, and refine's median reported ``sigma``. Overlays
+(an xy and an xz slice, before and after) go to ``docs/img/refine_real_NAME.png``; the table to
+docs/benchmarks.md ("Refine on real volumes").
 """
 
 from __future__ import annotations
@@ -31,12 +33,17 @@ from scipy.spatial import cKDTree
 from bench.common.paths import DATA, DOCS
 from bench.common.real_volumes import VOLUMES, load, structure
 from bench.common.report import markdown_table, update_section
+from voxpick.analysis import check_diameter
 
 #: Pairs closer than this many diameters (per axis) cannot both be hard-sphere particles.
 CLOSE = 0.8
 
 #: ``--quick`` leaves out the volumes under this folder (the large stacks).
 QUICK_SKIPS = "colloids-real/"
+
+
+def _fmt_d(diameter: Any) -> str:
+    return "/".join(f"{v:.3g}" for v in np.broadcast_to(diameter, 3))
 
 
 def close_pairs(df: pd.DataFrame, diameter: Any) -> int:
@@ -82,13 +89,18 @@ def main() -> None:
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
             before = voxpick.locate(vol, diameter=diameter, invert=dark)
+            check = check_diameter(vol, diameter=diameter, invert=dark, found=before)
+            if check.verdict == "too large":
+                diameter = tuple(float(v) for v in np.broadcast_to(check.suggested, 3))
+                before = voxpick.locate(vol, diameter=diameter, invert=dark)
             t1 = time.perf_counter()
             after = voxpick.refine(vol, before, diameter=diameter, invert=dark)
             t2 = time.perf_counter()
         for label, df in (("default", before), ("default+refine", after)):
             s = structure(df, diameter, vol.shape)
             rows.append({
-                "volume": name, "method": label, "n": len(df),
+                "volume": name, "diameter": _fmt_d(diameter),
+                "method": label, "n": len(df),
                 "pairs_below_0.8d": close_pairs(df, diameter),
                 "nn_below_0.8d": s["nn_below_0.8d"], "nn_median_d": s["nn_median_d"],
                 "gr_peak_d": s["gr_peak_d"], "phi_detected": s["phi_detected"],
@@ -107,8 +119,9 @@ def main() -> None:
     same = int((wide["default+refine"] == wide["default"]).sum())
     body = (
         "Real confocal volumes (no truth), the suggested diameters of "
-        "`bench/common/real_volumes.py`. `pairs_below_0.8d`: pairs of detections closer than "
-        "0.8 diameter (per-axis units), "
+        "`bench/common/real_volumes.py`, or where `voxpick.analysis.check_diameter` finds one "
+        "too large, the diameter it suggests (column `diameter`, z/y/x voxels). "
+        "`pairs_below_0.8d`: pairs of detections closer than 0.8 diameter (per-axis units), "
         "impossible for hard spheres; `nn_below_0.8d`: the fraction of particles whose nearest "
         "neighbour is that close; `median_sigma_xy`: refine's reported uncertainty (voxels); "
         "seconds: wall time on this machine (shared with other jobs).\n\n"
