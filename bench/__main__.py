@@ -56,6 +56,7 @@ PLAN: tuple[Step, ...] = (
     # --quick trains two pickers of a few steps, which cryoet_seeds --quick then reads
     Step("cryoet", "cryoet", ("--init", "picker_czii_synthetic_v1", "--refit")),
     Step("pick_full_size", "pick_full_size", ()),
+    Step("cryoet_layouts", "cryoet_layouts", ()),
     Step("psf_anisotropy", "psf_anisotropy", ()),
     Step("thresholds", "thresholds", ()),
     Step(
@@ -68,6 +69,10 @@ PLAN: tuple[Step, ...] = (
         quick=None,
     ),
     Step("cryoet_seeds", "cryoet_seeds", ("--out", SEED_STUDY_OUT, "--seed", *SEED_STUDY)),
+    # reads the tomo1-5 picker of the cryoet step (--quick: that of cryoet --quick)
+    Step("cryoet_classes", "cryoet_classes", ()),
+    # trains its two DeepFinder networks (about an hour on 2 shared cores), then compares
+    Step("cryoet_compare", "cryoet_compare", ("--train",)),
     Step("diameter_check", "diameter_check", ()),
     Step("polarity", "polarity", ()),
     Step("unet_separation", "unet_separation", ()),

@@ -97,3 +97,5 @@ def test_seed_split_sets_are_disjoint() -> None:
         set(spec[k]) for k in ("DEEPFINDER_TRAIN", "DEEPFINDER_VALIDATION", "DEEPFINDER_TEST")
     ]
     assert sum(len(s) for s in deepfinder) == len(set().union(*deepfinder))
+    czii = set(spec["CZII_CHOOSE_FOLDS"]), set(spec["CZII_REPORT_FOLDS"])
+    assert not czii[0] & czii[1] and czii[0] | czii[1] == set(range(7))

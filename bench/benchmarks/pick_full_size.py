@@ -29,21 +29,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from bench.common.paths import DATA, ROOT
+from bench.common.czii_layouts import SHAPE, layout_tomogram, picks_available, score_submission
+from bench.common.paths import ROOT
 from bench.common.report import markdown_table, update_section
 from bench.common.splits import FULL_SIZE_TOMOGRAM_SEED
 from bench.common.synthetic_tomograms import VOXEL_A
 from voxpick.cryoet import DEFAULT_PICKER, load_picker, pick
 from voxpick.cryoet.picking import PICK_TILE
 from voxpick.io import picks_to_angstrom, read_mrc, read_submission, write_mrc, write_submission
-from voxpick.metrics.czii import CZII_PARTICLES, czii_score
 from voxpick.nn.runtime import cpu_runtime
-from voxpick.simulate import czii_layout, simulate_tomogram
+from voxpick.simulate import simulate_tomogram
 
-PICKS = DATA / "cryoet-czii-picks" / "czii_train_picks.csv"
-SHAPE = (184, 630, 630)
 QUICK_SHAPE = (64, 192, 192)
 SEED = FULL_SIZE_TOMOGRAM_SEED
 
@@ -79,9 +75,8 @@ def main() -> None:
         args.no_write = True
         vol, truth = simulate_tomogram(QUICK_SHAPE, voxel_size=VOXEL_A, rng=SEED)
         source = "random placement at CZII densities, --quick"
-    elif PICKS.is_file():
-        layout = czii_layout(PICKS, experiment=args.experiment, voxel_size=VOXEL_A)
-        vol, truth = simulate_tomogram(SHAPE, layout=layout, voxel_size=VOXEL_A, rng=SEED)
+    elif picks_available():
+        vol, truth = layout_tomogram(args.experiment, seed=SEED)  # cached after the first run
         source = f"positions of the CZII expert picks of {args.experiment}"
     else:
         vol, truth = simulate_tomogram(SHAPE, voxel_size=VOXEL_A, rng=SEED)
@@ -99,13 +94,11 @@ def main() -> None:
         pick_s = float(line.split()[1])
         peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         submission = read_submission(csv)
-    sol = truth.assign(experiment="tomo")[["experiment", "particle_type"]]
-    sol = pd.concat([sol, truth[["z_A", "y_A", "x_A"]].set_axis(["z", "y", "x"], axis=1)], axis=1)
-    sol = sol[sol["particle_type"].isin([p.name for p in CZII_PARTICLES])]
-    score, table = czii_score(sol, submission)
+    score, table = score_submission(submission, truth, experiment="tomo")
     print(table.to_string(index=False))
     print(
-        f"{QUICK_SHAPE if args.quick else SHAPE} ({source}): simulated in {sim_s:.0f} s; "
+        f"{QUICK_SHAPE if args.quick else SHAPE} ({source}): "
+        f"simulated (or read from the cache) in {sim_s:.0f} s; "
         f"read + pick + write in {pick_s:.0f} s; "
         f"peak RSS {peak_gib:.1f} GiB; CZII score {score:.3f}"
     )

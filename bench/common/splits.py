@@ -77,8 +77,17 @@ SPEED_VOLUME_SEED = 1
 PSF_SIMULATED_SEED = 20261130
 #: First of the simulated tiles of ``bench/benchmarks/big_volume.py`` (tile ``i``: seed + i).
 BIG_VOLUME_TILE_SEED = 100
-#: The full-size tomogram of ``bench/benchmarks/pick_full_size.py``.
+#: The full-size tomogram of ``bench/benchmarks/pick_full_size.py`` and the CZII-layout ones
+#: (``bench/common/czii_layouts.py``).
 FULL_SIZE_TOMOGRAM_SEED = 777
+
+# --------------------------------------------------------------------------- CZII layouts
+#: Folds (``fold`` column of ``czii_train_picks.csv``) of the CZII experiments whose layouts
+#: may be used to diagnose, tune and choose: TS_5_4, TS_86_3, TS_69_2.
+CZII_CHOOSE_FOLDS = (0, 1, 2)
+#: Folds whose layouts are only reported, never looked at before the final run: TS_99_9,
+#: TS_73_6, TS_6_4, TS_6_6.
+CZII_REPORT_FOLDS = (3, 4, 5, 6)
 #: The volume of ``bench/figures/report_screenshot.py``.
 SCREENSHOT_SEED = 0
 #: The 128^3 volume the refine benchmark times.

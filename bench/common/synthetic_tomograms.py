@@ -19,6 +19,11 @@ from voxpick.simulate import CZII_LIKE_CLASSES, simulate_tomogram
 #: The CZII voxel size (Angstrom), at which the shipped picker works.
 VOXEL_A = 10.012
 SIZE = 128
+#: Range of ``clustering`` (:func:`voxpick.simulate.simulate_tomogram`) of clustered tomograms.
+CLUSTERING_RANGE = (0.0, 0.8)
+#: Second seed word of the stream that draws a clustered tomogram's ``clustering`` (a stream
+#: apart from :func:`conditions`, so the other conditions of a seed stay the same).
+CLUSTERING_STREAM = 24
 
 
 def conditions(seed: int) -> dict[str, Any]:
@@ -33,9 +38,23 @@ def conditions(seed: int) -> dict[str, Any]:
     }
 
 
-def tomogram(seed: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Synthetic tomogram ``seed`` and its truth (``particle_type, z, y, x`` in voxels)."""
-    vol, truth = simulate_tomogram(SIZE, voxel_size=VOXEL_A, rng=seed, **conditions(seed))
+def clustering(seed: int) -> float:
+    """``clustering`` of clustered tomogram ``seed``: uniform in :data:`CLUSTERING_RANGE`."""
+    gen = np.random.default_rng([seed, CLUSTERING_STREAM])
+    return float(gen.uniform(*CLUSTERING_RANGE))
+
+
+def tomogram(seed: int, *, clustered: bool = False) -> tuple[np.ndarray, pd.DataFrame]:
+    """Synthetic tomogram ``seed`` and its truth (``particle_type, z, y, x`` in voxels).
+
+    ``clustered`` also moves a fraction :func:`clustering` of the particles into contact with
+    one of their class (packed apo-ferritin, polysomes), as in real CZII layouts; the other
+    conditions are those of the random layout of the same seed.
+    """
+    cond = conditions(seed)
+    if clustered:
+        cond["clustering"] = clustering(seed)
+    vol, truth = simulate_tomogram(SIZE, voxel_size=VOXEL_A, rng=seed, **cond)
     return vol, truth[["particle_type", "z", "y", "x"]]
 
 
@@ -44,11 +63,13 @@ def classes() -> list[PickerClass]:
     return [PickerClass(c.name, c.radius_A) for c in CZII_LIKE_CLASSES]
 
 
-def run_picks(picker: Any, seeds: range, thresholds: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_picks(
+    picker: Any, seeds: range, thresholds: Any, *, clustered: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Picks and truth of the tomograms ``seeds``, in Angstrom with an ``experiment`` column."""
     found, truth = [], []
     for s in seeds:
-        vol, t = tomogram(s)
+        vol, t = tomogram(s, clustered=clustered)
         p = pick(vol, model=picker, thresholds=thresholds)
         found.append(picks_to_angstrom(p, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))
         truth.append(picks_to_angstrom(t, voxel_size=VOXEL_A).assign(experiment=f"s{s}"))

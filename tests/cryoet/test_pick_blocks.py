@@ -16,8 +16,8 @@ def tomogram():
 def test_blocks_and_one_block_give_the_same_picks(tomogram):
     vol, _ = tomogram
     picker = load_picker(None, device="cpu")
-    one = pick(vol, model=picker, thresholds=0.05, tile=256)  # one block
-    many = pick(vol, model=picker, thresholds=0.05, tile=32)  # 1 x 4 x 4 blocks
+    one = pick(vol, model=picker, thresholds=0.01, tile=256)  # one block
+    many = pick(vol, model=picker, thresholds=0.01, tile=32)  # 1 x 4 x 4 blocks
     assert len(one) >= 5
     assert len(many) == len(one)
     one = one.sort_values(["particle_type", "z", "y", "x"]).reset_index(drop=True)

@@ -37,7 +37,7 @@ def pick_command(
         str | None,
         typer.Option(
             help="Picker written by `voxpick train --copick` (DIR/NAME of NAME.pt + .json) or "
-            "the name of a shipped one; default the shipped picker_czii_synthetic_v1 (six CZII "
+            "the name of a shipped one; default the shipped picker_czii_synthetic_v2 (six CZII "
             "classes, synthetic training: fine-tune it on your data)."
         ),
     ] = None,

@@ -1,10 +1,12 @@
 """Cryo-ET particle picking: everything cryo-ET in voxpick, under one name.
 
 * Pick: :func:`pick` finds particles of every class of a trained picker in a tomogram (the
-  shipped :data:`DEFAULT_PICKER` by default); :func:`pick_copick` picks a copick run.
+  shipped :data:`DEFAULT_PICKER` by default); :func:`pick_copick` picks a copick run;
+  :func:`pick_blobs` is the classical baseline (Laplacian-of-Gaussian blobs classed by size).
 * Train: :func:`train_picker` on :func:`labelled_tomogram` data, or
   :func:`train_picker_copick` on a copick project's labelled runs; :func:`choose_thresholds`
-  sets the per-class thresholds on validation data.
+  sets the per-class thresholds on validation data; :func:`fit_class_refiner` fits a second
+  stage for look-alike classes (``pick(..., classifier=...)``).
 * Store: :func:`load_picker`, :func:`save_picker`, :func:`ensemble_pickers`.
 * Export: :func:`export_picks` writes picks as a CSV, a RELION STAR file or an IMOD point or
   model file, chosen by the file's suffix.
@@ -15,6 +17,8 @@
 See ``docs/cryoet.md``.
 """
 
+from voxpick.cryoet.classical import pick_blobs
+from voxpick.cryoet.classify import ClassRefiner, fit_class_refiner, load_class_refiner
 from voxpick.cryoet.copick import copick_classes, pick_copick, train_picker_copick
 from voxpick.cryoet.data import LabelledTomogram, labelled_tomogram, make_labels
 from voxpick.cryoet.export import PICK_FILE_FORMATS, export_picks, pick_file_format
@@ -59,6 +63,7 @@ __all__ = [
     "CZII_PARTICLES",
     "DEFAULT_PICKER",
     "PICK_FILE_FORMATS",
+    "ClassRefiner",
     "CziiParticle",
     "LabelledTomogram",
     "ParticleClass",
@@ -72,13 +77,16 @@ __all__ = [
     "czii_score",
     "ensemble_pickers",
     "export_picks",
+    "fit_class_refiner",
     "labelled_tomogram",
     "list_runs",
+    "load_class_refiner",
     "load_picker",
     "make_labels",
     "open_project",
     "particle_objects",
     "pick",
+    "pick_blobs",
     "pick_copick",
     "pick_file_format",
     "picks_to_angstrom",

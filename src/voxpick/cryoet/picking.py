@@ -31,7 +31,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,18 @@ from voxpick.ml.scale import from_model_coords, to_model_scale
 from voxpick.nn.predict import predict_blocks, predict_channels
 from voxpick.validation import as_triple, check_number, check_volume
 
-__all__ = ["MIN_OBJECTNESS", "PICK_COLUMNS", "PICK_TILE", "box_average", "empty_picks", "pick"]
+if TYPE_CHECKING:
+    from voxpick.cryoet.classify import ClassRefiner
+
+__all__ = [
+    "MIN_OBJECTNESS",
+    "PICK_COLUMNS",
+    "PICK_TILE",
+    "box_average",
+    "empty_picks",
+    "pick",
+    "picker_classifier",
+]
 
 PICK_COLUMNS = ("particle_type", "z", "y", "x", "score")
 
@@ -166,6 +177,27 @@ def _progress_offset(
     return lambda done, total: progress(n * total + done, of * total)
 
 
+def picker_classifier(picker: PickerModel) -> ClassRefiner | None:
+    """Return the second stage saved with a picker (``info["classifier"]``), or ``None``.
+
+    Parameters
+    ----------
+    picker : PickerModel
+
+    Returns
+    -------
+    ClassRefiner or None
+    """
+    doc = picker.info.get("classifier")
+    if doc is None:
+        return None
+    from voxpick.cryoet.classify import class_refiner_from_dict
+
+    return class_refiner_from_dict(
+        doc, source=f"the second stage of picker {picker.info.get('name', '')}".rstrip()
+    )
+
+
 def box_average(volume: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     """Mean over a box of ``size`` voxels per axis centred on each voxel (edges repeated).
 
@@ -271,6 +303,7 @@ def pick(
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
     tta: bool = False,
+    classifier: ClassRefiner | Literal[False] | None = None,
 ) -> pd.DataFrame:
     """Pick particles of every class in a tomogram.
 
@@ -280,12 +313,13 @@ def pick(
         Tomogram (z, y, x), any real dtype, particles as in training (dark in cryo-ET).
     model : PickerModel, str or pathlib.Path, optional
         A loaded picker (:func:`voxpick.cryoet.load_picker`), the path ``DIR/NAME`` of one or
-        the name of a shipped one; default the shipped ``picker_czii_synthetic_v1``.
+        the name of a shipped one; default the shipped :data:`~voxpick.cryoet.DEFAULT_PICKER`.
     voxel_size : float or sequence of 3 float, optional
         Angstrom per voxel of ``volume``; default: the picker's own (no resampling).
     thresholds : mapping or float, optional
         Per-class minimum score; a float applies to every class (``0`` returns every
-        candidate, for threshold selection). Default: the picker's saved thresholds.
+        candidate, for threshold selection). Default: the picker's saved thresholds (those
+        chosen without its second stage when ``classifier=False`` turns that off).
     tile : int
         Core edge of one inference block (voxels at the picker's scale); lower saves memory.
     device : str or torch.device, optional
@@ -296,6 +330,11 @@ def pick(
         Test-time augmentation: also predict the tomogram turned by 180 degrees about each
         axis (turns keep the molecules' handedness and the missing wedge) and average the
         probabilities. Four times the time; steadier class assignments.
+    classifier : ClassRefiner or False, optional
+        A second stage for look-alike classes (:func:`voxpick.cryoet.fit_class_refiner`): its
+        class probabilities replace the class shares (choose thresholds with it on). Default:
+        the picker's own second stage when it has one (the shipped picker does), else none;
+        ``False``: none.
 
     Returns
     -------
@@ -308,8 +347,15 @@ def pick(
     vol = check_volume(volume)
     vs = _voxel_triple(voxel_size, picker.voxel_size)
     names = [c.name for c in picker.classes]
+    saved = picker.thresholds
+    if classifier is None:
+        classifier = picker_classifier(picker)
+    elif classifier is False:
+        own = picker.info.get("classifier") is not None
+        saved = picker.info.get("network_thresholds", saved) if own else saved
+        classifier = None
     if thresholds is None:
-        thr = {n: float(picker.thresholds.get(n, 0.5)) for n in names}
+        thr = {n: float(saved.get(n, 0.5)) for n in names}
     elif isinstance(thresholds, Mapping):
         unknown = set(thresholds) - set(names)
         if unknown:
@@ -317,7 +363,7 @@ def pick(
         thr = {
             n: _threshold(thresholds[n], name=f"thresholds[{n!r}]")
             if n in thresholds
-            else float(picker.thresholds.get(n, 0.5))
+            else float(saved.get(n, 0.5))
             for n in names
         }
     else:
@@ -337,6 +383,8 @@ def pick(
         return empty_picks()
     keep = strongest_apart(idx, values, finder.separation)
     points, shares = points[keep], shares[keep]
+    if classifier is not None:  # the second stage, at the picker's scale
+        shares = classifier.class_probabilities(scaled, points, shares=shares, classes=names)
     heights = 1.0 / (1.0 + np.exp(-values[keep]))
     pos = from_model_coords(points, eff)
     frames = []

@@ -26,7 +26,7 @@ from voxpick.nn.store import ModelKind, load_stored, save_stored
 #: Format tag of a picker description (``NAME.json`` beside ``NAME.pt``).
 PICKER_FORMAT = "voxpick-picker"
 #: The shipped picker :func:`load_picker` and ``voxpick pick`` use by default.
-DEFAULT_PICKER = "picker_czii_synthetic_v1"
+DEFAULT_PICKER = "picker_czii_synthetic_v2"
 
 #: The pickers of the model store (:mod:`voxpick.nn.store`).
 PICKER_KIND = ModelKind(

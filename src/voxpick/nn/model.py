@@ -13,24 +13,34 @@ from voxpick.nn.config import config_from_dict, config_to_dict
 #: Every input edge given to the network must be a multiple of this (three stride-2 levels).
 SIZE_MULTIPLE = 8
 
+#: Network families :class:`ModelSpec` can build.
+ARCHITECTURES = ("unet", "segresnet")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture of the heatmap U-Net (MONAI ``UNet``, 3D, one input and one output channel).
+    """Architecture of the network (3D, one input channel; MONAI ``UNet`` or ``SegResNet``).
 
     Attributes
     ----------
     channels : tuple of int
-        Feature channels per level, finest first.
+        Feature channels per level, finest first. For ``"segresnet"`` each level doubles the
+        one before and the first is a multiple of 8 (its group norm has 8 groups).
     strides : tuple of int
-        Down-sampling stride between consecutive levels (``len(channels) - 1`` values).
+        Down-sampling stride between consecutive levels (``len(channels) - 1`` values); all 2
+        for ``"segresnet"``.
     num_res_units : int
-        Residual units per block (0 = plain convolutions).
+        Residual units per block (0 = plain convolutions); ``"unet"`` only.
+    architecture : {"unet", "segresnet"}
+        ``"unet"`` (default, the shipped models): MONAI ``UNet`` with batch norm.
+        ``"segresnet"``: MONAI ``SegResNet`` (residual encoder of 1, 2, 2, 4 ... blocks, one
+        block per decoder level, group norm), the family of several CZII winners.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
     strides: tuple[int, ...] = (2, 2, 2)
     num_res_units: int = 1
+    architecture: str = "unet"
 
     def __post_init__(self) -> None:
         chans = tuple(int(c) for c in self.channels)
@@ -47,6 +57,20 @@ class ModelSpec:
             )
         if int(self.num_res_units) < 0:
             raise ValueError(f"num_res_units={self.num_res_units!r} must be >= 0.")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture={self.architecture!r} is unknown: expected one of {ARCHITECTURES}."
+            )
+        if self.architecture == "segresnet" and (
+            chans[0] % 8
+            or any(c != chans[0] * 2**i for i, c in enumerate(chans))
+            or any(s != 2 for s in strides)
+        ):
+            raise ValueError(
+                f"channels={chans} and strides={strides} do not fit a SegResNet: expected "
+                "channels doubling from a multiple of 8, e.g. (16, 32, 64, 128), and strides "
+                "of 2."
+            )
         object.__setattr__(self, "channels", chans)
         object.__setattr__(self, "strides", strides)
         object.__setattr__(self, "num_res_units", int(self.num_res_units))
@@ -70,7 +94,7 @@ class ModelSpec:
 
 
 def build_model(spec: ModelSpec | None = None, *, out_channels: int = 1) -> nn.Module:
-    """Create an untrained heatmap U-Net.
+    """Create an untrained heatmap network (a U-Net unless ``spec.architecture`` says otherwise).
 
     Parameters
     ----------
@@ -86,9 +110,21 @@ def build_model(spec: ModelSpec | None = None, *, out_channels: int = 1) -> nn.M
         Maps ``(B, 1, Z, Y, X)`` normalised intensities to ``(B, out_channels, Z, Y, X)``
         logits; every spatial edge must be a multiple of ``spec.size_multiple``.
     """
+    spec = spec or ModelSpec()
+    if spec.architecture == "segresnet":
+        from monai.networks.nets import SegResNet
+
+        levels = len(spec.channels)
+        return SegResNet(
+            spatial_dims=3,
+            init_filters=spec.channels[0],
+            in_channels=1,
+            out_channels=int(out_channels),
+            blocks_down=(1,) + (2,) * max(0, levels - 2) + (4,),
+            blocks_up=(1,) * (levels - 1),
+        )
     from monai.networks.nets import UNet
 
-    spec = spec or ModelSpec()
     return UNet(
         spatial_dims=3,
         in_channels=1,

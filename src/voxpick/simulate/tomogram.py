@@ -4,7 +4,9 @@ The image model, in order:
 
 1. **Placement.** Particle counts per class (fixed, or Poisson from a number density), then
    random sequential addition, largest first: no two bounding spheres come closer than
-   ``min_gap`` voxels (checked with :class:`scipy.spatial.cKDTree`). Or an explicit layout.
+   ``min_gap`` voxels (checked with :class:`scipy.spatial.cKDTree`); with ``clustering``, a
+   fraction of them is then moved into contact with a particle of the same class
+   (:func:`voxpick.simulate.clusters.cluster_particles`). Or an explicit layout.
 2. **Density.** Each particle's shape (:mod:`voxpick.simulate.particles`), randomly oriented,
    anti-aliased, at its class density. Protein is denser than vitreous ice.
 3. **Contrast transfer.** In Fourier space, the weak-phase CTF
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
+from voxpick.simulate.clusters import cluster_particles
 from voxpick.simulate.particles import (
     CZII_LIKE_CLASSES,
     ParticleClass,
@@ -189,6 +192,7 @@ def simulate_tomogram(
     density_scale: float = 1.0,
     layout: pd.DataFrame | None = None,
     min_gap: float = 0.0,
+    clustering: float = 0.0,
     max_tilt: float | None = 60.0,
     defocus_um: float | None = 3.0,
     amplitude_contrast: float = 0.07,
@@ -220,6 +224,11 @@ def simulate_tomogram(
         Not combinable with ``counts``.
     min_gap : float
         Random placement: smallest distance between bounding-sphere surfaces, voxels.
+    clustering : float
+        Random placement: fraction of the particles then moved into contact with another
+        particle of their class (centres 0.7 to 1 times the sum of the radii apart, as the
+        closest same-class neighbours of the CZII expert picks): chains and clusters, such as
+        packed apo-ferritin or polysomes. 0 (the default) keeps every bounding sphere apart.
     max_tilt : float or None
         Largest tilt angle, degrees (tilt axis y); the missing wedge has half-angle
         ``90 - max_tilt`` about k_z. ``None`` or 90 disables it.
@@ -266,6 +275,7 @@ def simulate_tomogram(
     _check_finite_range("voxel_size", voxel_size, 1e-3, 1e4, "It is in Angstrom per voxel.")
     _check_finite_range("density_scale", density_scale, 0.0, 1e3)
     _check_finite_range("min_gap", min_gap, 0.0, 1e3, "It is in voxels.")
+    _check_finite_range("clustering", clustering, 0.0, 1.0, "It is a fraction of the particles.")
     if max_tilt is not None:
         _check_finite_range("max_tilt", max_tilt, 1.0, 90.0, "Use None for no missing wedge.")
     if defocus_um is not None:
@@ -288,12 +298,21 @@ def simulate_tomogram(
     if layout is not None:
         if counts is not None:
             raise ValueError("counts and layout were both given: expected one of them.")
+        if clustering:
+            raise ValueError(
+                f"clustering={clustering!r} was given with a layout: a layout is used as given. "
+                "Pass clustering=0 with a layout, or drop the layout for random placement."
+            )
         centres, labels = _layout_arrays(layout, classes)
     else:
         volume_um3 = float(np.prod(shape3)) * (voxel_size * 1e-4) ** 3
         n_per = _resolve_counts(classes, counts, density_scale, volume_um3, gen)
         labels = np.repeat(np.arange(len(classes)), n_per)
         centres = place_particles(shape3, radii_cls[labels], min_gap=min_gap, rng=gen)
+        if clustering:  # only then: the default draws the same tomograms as before
+            centres = cluster_particles(
+                centres, radii_cls[labels], labels, shape=shape3, fraction=clustering, rng=gen
+            )
     radii = radii_cls[labels]
     rotations = random_rotations(len(labels), gen)
     density = render_particles(shape3, centres, radii, [classes[i] for i in labels], rotations)
@@ -348,7 +367,7 @@ def simulate_tomogram(
         seed=seed, voxel_size=float(voxel_size), shape=shape3, max_tilt=max_tilt,
         defocus_um=defocus_um, amplitude_contrast=float(amplitude_contrast),
         voltage_kv=float(voltage_kv), bfactor=float(bfactor), phase_flip=bool(phase_flip),
-        snr=snr, noise_std=noise_std / scale if scale > 0 else 0.0,
+        snr=snr, noise_std=noise_std / scale if scale > 0 else 0.0, clustering=float(clustering),
         n_rendered=len(labels),
     )  # fmt: skip
     return image, truth
