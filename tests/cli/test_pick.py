@@ -274,3 +274,32 @@ def test_pick_report_with_truth(trained, tmp_path) -> None:
     assert f"{len(truth)} true particles" in result.output
     page = (tmp_path / "r.html").read_text()
     assert "Mean F-beta" in page and "<h2>small</h2>" in page and "<h2>large</h2>" in page
+
+
+def test_second_stage_flag_reaches_the_picker(tmp_path) -> None:
+    from voxpick.cryoet import load_picker, pick
+    from voxpick.io import picks_to_angstrom
+
+    vol, _ = _tomogram(202)
+    write_mrc(tmp_path / "t.mrc", vol, voxel_size=VOXEL_A)
+    shipped = load_picker(device="cpu")
+    assert shipped.info.get("classifier") is not None  # the default carries a second stage
+    for flag, classifier in (("--second-stage", None), ("--no-second-stage", False)):
+        out = tmp_path / f"{flag}.csv"
+        result = CliRunner().invoke(
+            app, ["pick", str(tmp_path / "t.mrc"), "-o", str(out), flag, "--no-progress"]
+        )
+        assert result.exit_code == 0, result.output
+        want = picks_to_angstrom(
+            pick(vol, model=shipped, voxel_size=VOXEL_A, classifier=classifier),
+            voxel_size=VOXEL_A,
+        )
+        got = read_submission(out)
+        assert len(got) == len(want)
+        np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), atol=1e-4)
+    # the two differ: the second stage changes class shares, hence scores
+    with_stage = read_submission(tmp_path / "--second-stage.csv")
+    without = read_submission(tmp_path / "--no-second-stage.csv")
+    assert len(with_stage) != len(without) or not np.allclose(
+        with_stage["score"].to_numpy(), without["score"].to_numpy()
+    )

@@ -110,6 +110,14 @@ def pick_command(
         bool,
         typer.Option(help="Average over the tomogram turned 180 degrees about each axis (4x time)"),
     ] = False,
+    second_stage: Annotated[
+        bool,
+        typer.Option(
+            help="Use the picker's second stage for look-alike classes when it has one (the "
+            "shipped picker does); --no-second-stage uses the network's class shares and "
+            "thresholds alone."
+        ),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     report: Annotated[
         Path | None,
@@ -185,6 +193,7 @@ def pick_command(
                 picks = pick_copick(
                     copick, run, model=picker, voxel_spacing=voxel_spacing, tomo_type=tomo_type,
                     voxel_size=vs_given, tile=tile, tta=tta, progress=advance,
+                    classifier=None if second_stage else False,
                     write_back=write_back, user_id=user_id, session_id=session_id,
                     overwrite=overwrite,
                 )  # fmt: skip
@@ -210,8 +219,10 @@ def pick_command(
                     raise ValueError(
                         f"{tomogram}: the file has no voxel size: pass --voxel-size (Angstrom)."
                     )
-                found = pick(volume, model=picker, voxel_size=vs, tile=tile, tta=tta,
-                             progress=advance)  # fmt: skip
+                found = pick(
+                    volume, model=picker, voxel_size=vs, tile=tile, tta=tta, progress=advance,
+                    classifier=None if second_stage else False,
+                )  # fmt: skip
                 picks = picks_to_angstrom(found, voxel_size=vs)
                 shape = volume.shape
                 image = tomogram if tomogram.suffix.lower() in (".mrc", ".rec", ".map") else None

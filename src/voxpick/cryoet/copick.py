@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from voxpick.cryoet.data import LabelledTomogram, labelled_tomogram
-from voxpick.cryoet.picking import pick
+from voxpick.cryoet.picking import PICK_TILE, pick
 from voxpick.cryoet.store import PickerClass, PickerModel, load_picker, save_picker
 from voxpick.cryoet.thresholds import RULES, choose_thresholds
 from voxpick.cryoet.train import PickerTrainConfig, train_picker
@@ -188,8 +188,9 @@ def pick_copick(
     tomo_type: str | None = None,
     voxel_size: Any = None,
     thresholds: Mapping[str, float] | float | None = None,
-    tile: int = 96,
+    tile: int = PICK_TILE,
     tta: bool = False,
+    classifier: Any = None,
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
     write_back: bool = False,
@@ -211,7 +212,7 @@ def pick_copick(
         Which tomogram of the run (see :func:`voxpick.io.read_tomogram`).
     voxel_size : float or sequence of 3 float, optional
         Angstrom per voxel of the tomogram, overriding the project's voxel spacing.
-    thresholds, tile, tta, device, progress
+    thresholds, tile, tta, classifier, device, progress
         As for :func:`voxpick.cryoet.pick`.
     write_back : bool
         Also write the picks into the run (one copick picks file per class).
@@ -237,7 +238,7 @@ def pick_copick(
         vs = as_triple(voxel_size, name="voxel_size")
     found = pick(
         volume, model=picker, voxel_size=vs, thresholds=thresholds, tile=tile, progress=progress,
-        tta=tta,
+        tta=tta, classifier=classifier,
     )  # fmt: skip
     picks = picks_to_angstrom(found, voxel_size=vs).assign(experiment=run)
     if write_back:
