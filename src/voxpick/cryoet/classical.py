@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpick.cryoet.picking import PICK_COLUMNS, box_average, empty_picks
+from voxpick.cryoet.picking import box_average, collect_picks, empty_picks
 from voxpick.cryoet.store import PickerClass, check_classes
 from voxpick.detect.filters import log_filter
 from voxpick.detect.maxima import local_maxima, refine_quadratic, suppress_close
@@ -180,23 +180,11 @@ def pick_blobs(
     keep = suppress_close(points, heights, inv_scale, min(c.radius_A for c in cls))
     points, heights, label = points[keep], heights[keep], label[keep]
     score = heights / (1.0 + heights)
-    frames = []
+    parts = []
     for k, name in enumerate(names):
         sel = np.flatnonzero((label == k) & (score >= thr[name]))
         if len(sel) == 0:
             continue
         sel = sel[suppress_close(points[sel], score[sel], inv_scale, cls[k].radius_A)]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "particle_type": name,
-                    "z": points[sel, 0], "y": points[sel, 1], "x": points[sel, 2],
-                    "score": score[sel],
-                }
-            )
-        )  # fmt: skip
-    if not frames:
-        return empty_picks()
-    out = pd.concat(frames, ignore_index=True)[list(PICK_COLUMNS)]
-    out[["z", "y", "x"]] *= factor
-    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+        parts.append((name, points[sel] * factor, score[sel]))
+    return collect_picks(parts)

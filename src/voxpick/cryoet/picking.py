@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,6 +54,7 @@ __all__ = [
     "PICK_COLUMNS",
     "PICK_TILE",
     "box_average",
+    "collect_picks",
     "empty_picks",
     "pick",
     "picker_classifier",
@@ -175,6 +176,32 @@ def _progress_offset(
 ) -> Callable[[int, int], None]:
     """Report pass ``n`` of ``of`` inference passes as part of one overall count."""
     return lambda done, total: progress(n * total + done, of * total)
+
+
+def collect_picks(parts: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Join the picks of every class into one frame of :data:`PICK_COLUMNS`.
+
+    Parameters
+    ----------
+    parts : sequence of (str, numpy.ndarray, numpy.ndarray)
+        Per class: its name, positions ``(N, 3)`` (z, y, x) and scores ``(N,)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by decreasing score (stable); :func:`empty_picks` when there is no pick.
+    """
+    frames = [
+        pd.DataFrame(
+            {"particle_type": name, "z": pos[:, 0], "y": pos[:, 1], "x": pos[:, 2], "score": score}
+        )
+        for name, pos, score in parts
+        if len(score)
+    ]
+    if not frames:
+        return empty_picks()
+    out = pd.concat(frames, ignore_index=True)[list(PICK_COLUMNS)]
+    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def picker_classifier(picker: PickerModel) -> ClassRefiner | None:
@@ -387,7 +414,7 @@ def pick(
         shares = classifier.class_probabilities(scaled, points, shares=shares, classes=names)
     heights = 1.0 / (1.0 + np.exp(-values[keep]))
     pos = from_model_coords(points, eff)
-    frames = []
+    parts = []
     for k, name in enumerate(names):
         score = heights * shares[:, k]
         order = np.argsort(-score, kind="stable")
@@ -395,16 +422,5 @@ def pick(
         if len(order) == 0:
             continue
         order = order[suppress_close(points[order], score[order], (1.0, 1.0, 1.0), radii[name])]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "particle_type": name,
-                    "z": pos[order, 0], "y": pos[order, 1], "x": pos[order, 2],
-                    "score": score[order],
-                }
-            )
-        )  # fmt: skip
-    if not frames:
-        return empty_picks()
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+        parts.append((name, pos[order], score[order]))
+    return collect_picks(parts)
