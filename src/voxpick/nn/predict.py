@@ -5,7 +5,7 @@ extends ``margin`` voxels beyond it, and stitches the cores. The networks here h
 operation (eval-mode batch norm is a fixed affine map), so the stitched output equals a
 whole-volume prediction up to the influence of context beyond the margin. Used by the colloid
 U-Net (:mod:`voxpick.ml`) and the cryo-ET picker (:mod:`voxpick.cryoet`). Each block runs in the
-runtime :func:`voxpick.nn.runtime.block_runner` chooses (ONNX Runtime on the CPU when installed).
+runtime :func:`voxpick.nn.runtime.block_runner` chooses (OpenVINO or ONNX Runtime on the CPU).
 """
 
 from __future__ import annotations

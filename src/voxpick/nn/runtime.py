@@ -1,22 +1,26 @@
-"""Where a network runs on the CPU: ONNX Runtime when it is installed, else PyTorch.
+"""Where a network runs on the CPU: OpenVINO or ONNX Runtime when installed, else PyTorch.
 
 PyTorch's CPU convolutions are slow for this U-Net: most of its 3D convolutions have few
-channels, and PyTorch sends those to its reference (im2col) kernels. ONNX Runtime runs the same
-network, with the same weights and float32 arithmetic, several times faster
-(``docs/benchmarks.md``, "Locate stages"); its outputs match PyTorch's to about 1e-5
-(``tests/nn/test_runtime.py``). :func:`block_runner` picks the runtime:
+channels, and PyTorch sends those to its reference (im2col) kernels. OpenVINO and ONNX Runtime
+run the same network, with the same weights and float32 arithmetic, several times faster
+(``docs/benchmarks.md``, "Locate speed" and "CPU runtimes"); their outputs match PyTorch's to
+about 1e-5 (``tests/nn/test_runtime.py``). :func:`block_runner` picks the runtime:
 
 * a network on a CUDA device, or in training mode, runs in PyTorch (autocast applies);
-* else, unless ``VOXPICK_CPU_RUNTIME=torch`` is set, in ONNX Runtime from the ``.onnx`` file
-  shipped beside the weights (written by ``python -m bench.recipes.export_onnx``; it records the
-  SHA-256 of the ``.pt`` it was made from and is ignored when that no longer matches), or from
-  an in-memory export when the ``onnx`` package is installed; a session whose output on a random
-  block differs from PyTorch's by more than :data:`AGREEMENT` is not used;
+* else the runtime :func:`cpu_runtime` names (``VOXPICK_CPU_RUNTIME``: ``openvino``, the
+  default, ``onnxruntime`` or ``torch``), from the ``.onnx`` file shipped beside the weights
+  (written by ``python -m bench.recipes.export_onnx``; it records the SHA-256 of the ``.pt`` it
+  was made from and is ignored when that no longer matches), or from an in-memory export when
+  the ``onnx`` package is installed; a session whose output on a random block differs from
+  PyTorch's by more than :data:`AGREEMENT` is not used;
 * else in PyTorch.
 
-Sessions are cached by the network's weights (a digest of its state), so copies of a network
-(a dask cluster unpickles one per task) share one session, and a network whose weights changed
-(training updates them in place) gets a new one. ``intra_op_num_threads`` follows
+OpenVINO compiles the network once per block shape (float32 precision asked for explicitly: on
+CPUs with bfloat16 units it would otherwise lower the precision) and keeps the last
+:data:`MAX_SHAPES` compiled; only the shape and the session used last keep their buffers.
+Sessions are cached by the network's weights (a digest of its state), so copies of a network (a
+dask cluster unpickles one per task) share one session, and a network whose weights changed
+(training updates them in place) gets a new one. The thread count follows
 ``torch.get_num_threads()``; blocks located side by side (dask threads) take turns in the
 network, which then uses every core, so the network's buffers are held for one block at a time.
 """
@@ -28,6 +32,7 @@ import hashlib
 import importlib.util
 import io
 import os
+import sys
 import threading
 import warnings
 from collections import OrderedDict
@@ -39,8 +44,16 @@ import numpy as np
 import torch
 from torch import nn
 
-#: Environment variable that chooses the CPU runtime: ``onnxruntime`` (default) or ``torch``.
+#: Environment variable that chooses the CPU runtime: ``openvino`` (default), ``onnxruntime``
+#: or ``torch``.
 CPU_RUNTIME_ENV = "VOXPICK_CPU_RUNTIME"
+
+#: The CPU runtimes, in the order tried when the environment names none.
+CPU_RUNTIMES = ("openvino", "onnxruntime", "torch")
+
+#: Compiled block shapes an OpenVINO session keeps (edge blocks of a tiled volume differ, and
+#: ``scales="tta"`` runs three scales).
+MAX_SHAPES = 8
 
 #: ONNX metadata key holding the SHA-256 of the ``.pt`` weights an ``.onnx`` file was made from.
 WEIGHTS_SHA_KEY = "voxpick_weights_sha256"
@@ -56,10 +69,10 @@ OPSET = 17
 Runner = Callable[[np.ndarray], np.ndarray]
 
 #: Sessions kept per process (by weights and thread count), least recently used dropped.
-MAX_SESSIONS = 2
+MAX_SESSIONS = 4
 
 _weights: dict[str, Path] = {}  # weights digest -> the .pt file they were loaded from
-_sessions: OrderedDict[tuple[str, int], Any] = OrderedDict()
+_sessions: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
 _lock = threading.Lock()
 _run_lock = threading.Lock()
 
@@ -81,25 +94,27 @@ def remember_weights(net: nn.Module, pt: str | os.PathLike[str]) -> None:
 
 
 def cpu_runtime() -> str:
-    """Return the CPU runtime in use: ``"onnxruntime"`` or ``"torch"``.
+    """Return the CPU runtime in use: ``"openvino"``, ``"onnxruntime"`` or ``"torch"``.
 
-    ``"onnxruntime"`` when the package is installed and ``VOXPICK_CPU_RUNTIME`` is not
-    ``torch``.
+    ``VOXPICK_CPU_RUNTIME`` names one; unset, the first of :data:`CPU_RUNTIMES` that is
+    installed. A named runtime that is not installed gives the next installed one.
 
     Raises
     ------
     ValueError
         When ``VOXPICK_CPU_RUNTIME`` holds another value.
     """
-    asked = os.environ.get(CPU_RUNTIME_ENV, "onnxruntime").strip().lower()
-    if asked not in ("onnxruntime", "torch"):
+    asked = os.environ.get(CPU_RUNTIME_ENV, "").strip().lower()
+    if asked and asked not in CPU_RUNTIMES:
         raise ValueError(
-            f"{CPU_RUNTIME_ENV}={asked!r} is not a runtime: expected 'onnxruntime' (the default, "
-            "used when installed) or 'torch'."
+            f"{CPU_RUNTIME_ENV}={asked!r} is not a runtime: expected one of {CPU_RUNTIMES} "
+            "(unset: the first installed)."
         )
-    if asked == "torch" or importlib.util.find_spec("onnxruntime") is None:
-        return "torch"
-    return "onnxruntime"
+    order = CPU_RUNTIMES[CPU_RUNTIMES.index(asked) :] if asked else CPU_RUNTIMES
+    for name in order[:-1]:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    return "torch"
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,42 +184,143 @@ def export_onnx(net: nn.Module, *, weights: str | os.PathLike[str] | None = None
     return bytes(model.SerializeToString())
 
 
-def _session(data: bytes) -> Any:
-    """Open an ONNX Runtime CPU session of a serialised model, with torch's thread count."""
-    import onnxruntime as ort
+class _OrtSession:
+    """An ONNX Runtime CPU session of a serialised model, with torch's thread count."""
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # a memory plan per input shape would be kept for every block shape met (edge blocks
-    # differ): the arena grew to twice one block's needs on a tomogram; as fast without
-    options.enable_mem_pattern = False
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    def __init__(self, data: bytes) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # a memory plan per input shape would be kept for every block shape met (edge blocks
+        # differ): the arena grew to twice one block's needs on a tomogram; as fast without
+        options.enable_mem_pattern = False
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def made_from(self) -> str | None:
+        meta = self.session.get_modelmeta().custom_metadata_map
+        return meta.get(WEIGHTS_SHA_KEY)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input: x})[0], dtype=np.float32)
 
 
-def _shipped_session(digest: str) -> Any | None:
+def import_openvino() -> Any:
+    """Import OpenVINO with its usage telemetry off.
+
+    On import, OpenVINO's model-conversion tools send a usage event to Google Analytics and
+    write a client ID under ``~/intel`` unless the user has opted out; a library that runs on
+    lab machines must not. When OpenVINO is not imported yet, it is imported with its
+    ``openvino_telemetry`` dependency hidden, so that OpenVINO falls back to its own no-op
+    stub; nothing else changes (``openvino_telemetry`` itself stays importable).
+
+    Returns
+    -------
+    module
+        The ``openvino`` package.
+    """
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    hide = "openvino_telemetry" not in sys.modules
+    if hide:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+    try:
+        import openvino
+    finally:
+        if hide and sys.modules.get("openvino_telemetry", 0) is None:
+            del sys.modules["openvino_telemetry"]
+    return openvino
+
+
+class _OpenVinoSession:
+    """An OpenVINO CPU model of a serialised ONNX model, compiled per input shape."""
+
+    def __init__(self, data: bytes) -> None:
+        ov = import_openvino()
+        self.core = ov.Core()
+        self.model = self.core.read_model(data, ov.Tensor(np.empty(0, dtype=np.uint8)))
+        self.config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
+        self.compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def made_from(self) -> str | None:
+        info = self.model.get_rt_info()
+        try:
+            return str(info["framework"][WEIGHTS_SHA_KEY].astype(str))
+        except (KeyError, RuntimeError):
+            return None
+
+    def release(self) -> None:
+        """Free the buffers of the shape used last (its compiled graph stays)."""
+        if self.compiled:
+            next(reversed(self.compiled.values())).get_compiled_model().release_memory()
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        if self.compiled and next(reversed(self.compiled)) == shape:
+            return self.compiled[shape]
+        self.release()  # the previous shape's buffers go, whether this one is compiled or not
+        if shape in self.compiled:
+            self.compiled.move_to_end(shape)
+            return self.compiled[shape]
+        model = self.model.clone()
+        model.reshape({0: list(shape)})
+        request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        self.compiled[shape] = request
+        while len(self.compiled) > MAX_SHAPES:
+            self.compiled.popitem(last=False)
+        return request
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        global _last_openvino
+        if _last_openvino is not None and _last_openvino is not self:
+            _last_openvino.release()  # one session at a time holds buffers
+        _last_openvino = self
+        request = self._request(tuple(int(n) for n in x.shape))
+        request.infer({0: x})
+        return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+
+_last_openvino: _OpenVinoSession | None = None
+
+
+def _session(data: bytes, kind: str) -> Any:
+    """Open a CPU session of a serialised ONNX model in runtime ``kind``."""
+    return _OpenVinoSession(data) if kind == "openvino" else _OrtSession(data)
+
+
+def _shipped_session(digest: str, kind: str) -> Any | None:
     """Open the ``.onnx`` file beside the weights file these weights were loaded from."""
     pt = _weights.get(digest)
     if pt is None or not pt.with_suffix(".onnx").is_file():
         return None
-    session = _session(pt.with_suffix(".onnx").read_bytes())
-    made_from = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_SHA_KEY)
-    return session if made_from == weights_sha256(pt) else None
+    session = _session(pt.with_suffix(".onnx").read_bytes(), kind)
+    return session if session.made_from() == weights_sha256(pt) else None
 
 
-def _onnx_session(net: nn.Module) -> Any | None:
-    """Return an ONNX Runtime session for ``net`` (cached), or None when none can be made."""
+def _onnx_session(net: nn.Module, kind: str | None = None) -> Any | None:
+    """Return a CPU session for ``net`` in runtime ``kind`` (cached), or None when none works.
+
+    ``kind`` defaults to :func:`cpu_runtime`'s (``"torch"`` gives None).
+    """
+    kind = cpu_runtime() if kind is None else kind
+    if kind == "torch":
+        return None
     digest = weights_digest(net)
-    key = (digest, torch.get_num_threads())
+    key = (digest, torch.get_num_threads(), kind)
     with _lock:
         if key in _sessions:
             _sessions.move_to_end(key)
             return _sessions[key]
-        session = _shipped_session(digest)
+        session = _shipped_session(digest, kind)
         if session is None and importlib.util.find_spec("onnx") is not None:
             try:
-                session = _session(export_onnx(net))
+                session = _session(export_onnx(net), kind)
             except Exception:  # an architecture the exporter cannot handle: PyTorch runs it
                 session = None
         if session is not None and not _agrees(session, net):
@@ -222,7 +338,8 @@ def _agrees(session: Any, net: nn.Module) -> bool:
     try:
         with torch.inference_mode():
             want = net(torch.from_numpy(x).to(device)).float().cpu().numpy()
-        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        with _run_lock:
+            got = session(x)
     except Exception:  # e.g. a network whose blocks must be multiples of 64: PyTorch runs it
         return False
     return got.shape == want.shape and bool(np.abs(got - want).max() <= AGREEMENT)
@@ -244,16 +361,14 @@ def block_runner(net: nn.Module, device: torch.device) -> Runner:
         ``run(x)``: float32 numpy in, float32 numpy out.
     """
     dev = torch.device(device)
-    if dev.type == "cpu" and not net.training and cpu_runtime() == "onnxruntime":
+    if dev.type == "cpu" and not net.training:
         session = _onnx_session(net)
         if session is not None:
-            name = session.get_inputs()[0].name
 
             def run_onnx(x: np.ndarray) -> np.ndarray:
-                feed = {name: np.ascontiguousarray(x, dtype=np.float32)}
+                block = np.ascontiguousarray(x, dtype=np.float32)
                 with _run_lock:  # one block at a time: its threads use every core
-                    out = session.run(None, feed)
-                return np.asarray(out[0], dtype=np.float32)
+                    return session(block)
 
             return run_onnx
 
