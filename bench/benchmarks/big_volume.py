@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     nice -n 19 python -m bench.benchmarks.big_volume [--size 1024] [--method classical auto]
         [--cluster] [--chunks N] [--tile 128]
+        [--method auto:unet_colloids_fast_v1]   # auto with another model
     python -m bench.benchmarks.big_volume --quick   # 128^3 in 64^3 blocks; writes no docs
 
 1. Builds a ``size``^3 uint8 zarr volume chunk by chunk, never whole in memory: a few distinct
@@ -82,9 +83,23 @@ HEADER = (
     "|---|---|---|---|---|---|---|---|---|"
 )
 
-#: Default block core edge per method: the learned detectors' blocks (core plus halo, at most
-#: 232 x 208 x 208 voxels) keep the network's buffers near 1.2 GB.
-CHUNKS = {"classical": 256, "auto": 160, "unet": 160}
+#: Default block core edge per method.
+CHUNKS = {"classical": 256, "auto": 256, "unet": 256}
+
+#: Network window edge (``tile``) of the learned detectors: the block's core plus 64 voxels, so
+#: that each block (core plus halo, 328 x 304 x 304 voxels at 256) is one window and no margin
+#: is predicted twice; the network's buffers then take about 1.4 GB (OpenVINO, the default U-Net).
+TILE_OVER_CHUNKS = 64
+
+
+def method_spec(text: str) -> str:
+    """``--method`` value: a method of :data:`CHUNKS`, optionally ``:MODEL`` for a learned one."""
+    method, _, model = text.partition(":")
+    if method not in CHUNKS or (model and method == "classical"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected one of {sorted(CHUNKS)}, or auto:MODEL / unet:MODEL"
+        )
+    return text
 
 
 def run_locate(path: Path, out: Path, chunks: int, method: str, cluster: bool) -> None:
@@ -98,9 +113,13 @@ def run_locate(path: Path, out: Path, chunks: int, method: str, cluster: bool) -
         cores = os.cpu_count() or 1
         client = Client(LocalCluster(n_workers=cores, threads_per_worker=1, processes=True))
     start = time.perf_counter()
+    method, _, model = method.partition(":")  # "auto:NAME": auto with the model NAME
+    learned: dict[str, Any] = {"tile": chunks + TILE_OVER_CHUNKS} if method != "classical" else {}
+    if model:
+        learned["model"] = model
     found = locate(
         path, diameter=2 * RADIUS, method=method, chunks=chunks, out=out, progress=True,
-        client=client,
+        client=client, **learned,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     if client is not None:
@@ -111,7 +130,7 @@ def run_locate(path: Path, out: Path, chunks: int, method: str, cluster: bool) -
         "n_blocks": found.attrs["n_blocks"],
         "overlap": found.attrs["overlap"],
         "chunks": found.attrs["chunks"],
-        "detector": found.attrs.get("detector", method),
+        "detector": found.attrs.get("detector", method),  # the detector kept
     }
     print("RESULT " + json.dumps(info), flush=True)
 
@@ -165,8 +184,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=128, help="edge of a simulated tile")
     parser.add_argument("--chunks", type=int, default=None, help="core edge of a block")
     parser.add_argument(
-        "--method", nargs="+", default=["classical"], choices=sorted(CHUNKS),
-        help="detectors to run, one row each",
+        "--method", nargs="+", default=["classical"], type=method_spec,
+        help="detectors to run, one row each (auto:MODEL or unet:MODEL: another model)",
     )  # fmt: skip
     parser.add_argument(
         "--cluster", action="store_true",
@@ -184,7 +203,7 @@ def main() -> None:
         args.size, args.tile, args.chunks, args.no_report = 128, 64, 64, True
     if args.locate_only:
         method = args.method[0]
-        chunks = args.chunks or CHUNKS[method]
+        chunks = args.chunks or CHUNKS[method.partition(":")[0]]
         run_locate(Path(args.locate_only[0]), Path(args.locate_only[1]), chunks, method,
                    args.on_cluster)  # fmt: skip
         return
@@ -226,7 +245,8 @@ def main() -> None:
 `voxpick.locate(..., chunks=...)` on a {args.size}^3 uint8 zarr volume (zarr chunks
 {args.tile}^3, {voxels / 1e9:.2f} G voxels), diameter 8 px, blocks of the given core edge plus
 the detector's halo (z, y, x; the classical z halo covers the deconvolution of the measured z
-blur), per-block Parquet parts, on dask's local threads or a `dask.distributed.LocalCluster` of
+blur; the learned detectors with `tile` = core + {TILE_OVER_CHUNKS}, one network window per
+block), per-block Parquet parts, on dask's local threads or a `dask.distributed.LocalCluster` of
 one single-threaded worker process per core ({cores} cores, load average {load:.1f} when it
 started, run under `nice -n 19`). The volume is a mosaic of {N_TILES} simulated
 {args.tile}^3 volumes (radius 4 px, volume fraction 0.4, SNR 8, CNR 4), built chunk by chunk

@@ -100,7 +100,7 @@ def main() -> None:
         f"{QUICK_SHAPE if args.quick else SHAPE} ({source}): "
         f"simulated (or read from the cache) in {sim_s:.0f} s; "
         f"read + pick + write in {pick_s:.0f} s; "
-        f"peak RSS {peak_gib:.1f} GiB; CZII score {score:.3f}"
+        f"peak RSS {peak_gib:.2f} GiB; CZII score {score:.3f}"
     )
     if args.no_write:
         return
@@ -113,7 +113,7 @@ def main() -> None:
         f"average {load:.1f} when it started), in a child "
         f"process whose peak RSS is given (`tile={args.tile}`; the network in "
         f"{cpu_runtime()}).\n\n"
-        f"**Read + pick + write: {pick_s:.0f} s; peak RSS {peak_gib:.1f} GiB; CZII score "
+        f"**Read + pick + write: {pick_s:.0f} s; peak RSS {peak_gib:.2f} GiB; CZII score "
         f"(competition weights, F-beta 4) {score:.3f}.** Synthetic data: not a figure for "
         "real tomograms.\n\n" + markdown_table(table[cols])
     )

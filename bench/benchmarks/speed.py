@@ -9,9 +9,10 @@ Each method runs on the same simulated volume (volfrac 0.45, r 4 px); every meth
 once (numba compilation, ONNX Runtime sessions) before timing, then the methods take turns in
 each repeat. Reports the median of the repeats, the ratio
 tuned trackpy / method (> 1 means the method is faster) and the peak memory traced by
-tracemalloc during one call (numpy allocations; torch's and ONNX Runtime's own buffers are not
-traced, so the U-Net figures are lower bounds). The U-Net runs on the CPU in ONNX Runtime
-(``voxpick.nn.runtime``; the "PyTorch runtime" row runs it in PyTorch), torch's default threads.
+tracemalloc during one call (numpy allocations; the runtimes' own buffers are not traced, so the
+U-Net figures are lower bounds). The U-Net runs on the CPU in the default runtime
+(``voxpick.nn.runtime``: OpenVINO when installed; the "ONNX Runtime" and "PyTorch runtime" rows
+run ``auto`` in those), torch's default threads.
 Writes docs/benchmarks.md ("Locate speed").
 """
 
@@ -57,12 +58,23 @@ def _voxpick_auto(volume: np.ndarray) -> object:
     return locate(volume, diameter=2 * RADIUS, method="auto")
 
 
-def _voxpick_auto_torch(volume: np.ndarray) -> object:
-    os.environ[CPU_RUNTIME_ENV] = "torch"
-    try:
-        return locate(volume, diameter=2 * RADIUS, method="auto")
-    finally:
-        del os.environ[CPU_RUNTIME_ENV]
+def _auto_in(runtime: str) -> Callable[[np.ndarray], object]:
+    def run(volume: np.ndarray) -> object:
+        before = os.environ.get(CPU_RUNTIME_ENV)
+        os.environ[CPU_RUNTIME_ENV] = runtime
+        try:
+            return locate(volume, diameter=2 * RADIUS, method="auto")
+        finally:
+            if before is None:
+                del os.environ[CPU_RUNTIME_ENV]
+            else:
+                os.environ[CPU_RUNTIME_ENV] = before
+
+    return run
+
+
+def _voxpick_auto_fast(volume: np.ndarray) -> object:
+    return locate(volume, diameter=2 * RADIUS, method="auto", model="unet_colloids_fast_v1")
 
 
 def _voxpick_unet(volume: np.ndarray) -> object:
@@ -78,7 +90,9 @@ METHODS: dict[str, Callable[[np.ndarray], object]] = {
     "voxpick unet": _voxpick_unet,
     "voxpick unet, scales='tta'": _voxpick_unet_tta,
     "voxpick auto": _voxpick_auto,
-    "voxpick auto, PyTorch runtime": _voxpick_auto_torch,
+    "voxpick auto, model='unet_colloids_fast_v1'": _voxpick_auto_fast,
+    "voxpick auto, ONNX Runtime": _auto_in("onnxruntime"),
+    "voxpick auto, PyTorch runtime": _auto_in("torch"),
     "trackpy default": _trackpy_default,
     "trackpy tuned": _trackpy_tuned,
 }

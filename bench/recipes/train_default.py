@@ -10,6 +10,7 @@ Usage (from the repository root)::
         --name unet_colloids_v2 --out bench/out/train_v2   # continue a shipped model
         [--ranges '{"p_dense": 0.6}']                      # with other training ranges
         [--channels 24,48,96,192]                          # a wider network
+        [--channels 8,16,32,64 --res-units 1]              # a faster one
 
 Runs :func:`voxpick.ml.train` with the default :class:`~voxpick.ml.TrainConfig` (seed
 ``UNET_TRAIN_SEED`` of :mod:`bench.common.splits` unless ``--seed``) into ``--out`` (default
@@ -213,14 +214,31 @@ def model_card(info: dict[str, Any]) -> str:
     dense = f"{ranges['p_dense']:.0%} of volumes dense, {rng('dense_volfrac')}"
     kinds = f"{ranges['p_invert']:.0%}; gel-like {ranges['p_gel']:.0%}; FCC {ranges['p_fcc']:.0%}"
     choice, test = val["threshold_choice"], val["test"]
+    spec, default = cfg["model"], TrainConfig().model
+    units = spec["num_res_units"]
+    recipe = f"{COMMAND} --name {info['name']}"
+    if tuple(spec["channels"]) != default.channels:
+        recipe += f" --channels {','.join(str(c) for c in spec['channels'])}"
+    if units != default.num_res_units:
+        recipe += f" --res-units {units}"
+    validate_cmd = f"{COMMAND} --name {info['name']} --validate --write"
+    if info["name"] == DEFAULT_NAME:
+        used_for = (
+            'for `voxpick.locate(volume, diameter=..., method="unet")` and for the default\n'
+            '`method="auto"` on crowded volumes'
+        )
+    else:
+        used_for = (
+            f'for `voxpick.locate(volume, diameter=..., model="{info["name"]}")` (methods\n'
+            '"unet" and "auto"; docs/ml.md compares it with the default model)'
+        )
     return f"""# Model card: `{info["name"]}`
 
-A 3D U-Net (MONAI `UNet`, channels {tuple(cfg["model"]["channels"])}, one residual unit per
-block) predicting a particle-centre heatmap, for `voxpick.locate(volume, diameter=...,
-method="unet")` and for the default `method="auto"` on crowded volumes. Trained
+A 3D U-Net (MONAI `UNet`, channels {tuple(spec["channels"])}, {units} residual unit(s) per
+block) predicting a particle-centre heatmap, {used_for}. Trained
 {info.get("date", "")} on the CPU ({info["torch"]}),
 {info["steps"]} steps in {info["train_seconds"] / 60:.0f} min, seed {cfg["seed"]}:
-`{COMMAND}` reproduces it; `{COMMAND} --validate --write` chose the threshold and
+`{recipe}` reproduces it; `{validate_cmd}` chose the threshold and
 measured the figures below.
 
 ## Training data (simulated on the fly by `voxpick.simulate`, nothing else)
@@ -286,6 +304,7 @@ def main() -> None:
         "--ranges", default=None, help='JSON of SampleRanges fields, e.g. {"p_dense": 0.6}'
     )
     ap.add_argument("--channels", default=None, help="U-Net channels per level, e.g. 24,48,96,192")
+    ap.add_argument("--res-units", type=int, default=None, help="residual units per U-Net block")
     args = ap.parse_args()
     if args.validate:
         validate(args)
@@ -301,6 +320,8 @@ def main() -> None:
         if args.channels is not None:
             chans = tuple(int(c) for c in args.channels.split(","))
             cfg = replace(cfg, model=replace(cfg.model, channels=chans))
+        if args.res_units is not None:
+            cfg = replace(cfg, model=replace(cfg.model, num_res_units=args.res_units))
         t0 = time.time()
         res = train(cfg, args.out, resume=args.resume, init=args.init, progress=False)
         minutes = (time.time() - t0) / 60

@@ -51,6 +51,18 @@ def test_shipped_model_finds_dense_particles(model, dense_volume):
     assert ev.mean_error < 1.0, ev
 
 
+def test_the_fast_model_finds_dense_particles_with_auto(dense_volume):
+    # the smaller shipped U-Net, chosen by name; auto keeps it on this crowded volume
+    sim = dense_volume
+    found = voxpick.locate(sim.volume, diameter=8, model="unet_colloids_fast_v1")
+    assert found.attrs["detector"] == "unet"
+    ev = evaluate(sim.truth, found, diameter=8, border=4, canvas_size=sim.volume.shape)
+    assert ev.recall >= 0.9 and ev.precision >= 0.9, ev
+    info = json.loads((WEIGHTS_DIR / "unet_colloids_fast_v1.json").read_text())
+    assert info["model"]["channels"] == [8, 16, 32, 64]  # half the default's
+    assert 0.0 < info["threshold"] < 1.0
+
+
 def test_dark_particles_with_invert(model):
     sim = simulate_volume(
         48, radius=4, volfrac=0.35, particle_size=0.25, snr=8, cnr=5, invert=True, rng=11
