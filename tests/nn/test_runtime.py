@@ -181,3 +181,20 @@ def test_openvino_runs_without_its_usage_telemetry(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "False"]
     assert not (tmp_path / "intel").exists()
+
+
+@pytest.mark.skipif("openvino" not in INSTALLED, reason="OpenVINO is not installed")
+def test_openvino_outputs_are_the_caller_s_to_keep(monkeypatch):
+    # OpenVINO writes each output into a fresh array: a later block of the same shape must not
+    # overwrite the output the caller still holds
+    monkeypatch.setenv(runtime.CPU_RUNTIME_ENV, "openvino")
+    model = load_model(device="cpu")
+    run = runtime.block_runner(model.net, model.device)
+    rng = np.random.default_rng(5)
+    first_in, second_in = (rng.random((1, 1, 24, 24, 24), dtype=np.float32) for _ in range(2))
+    first = run(first_in)
+    kept = first.copy()
+    second = run(second_in)
+    assert second is not first and not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    assert np.abs(second - torch_output(model.net, second_in)).max() < 1e-4

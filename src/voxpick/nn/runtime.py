@@ -17,7 +17,8 @@ about 1e-5 (``tests/nn/test_runtime.py``). :func:`block_runner` picks the runtim
 
 OpenVINO compiles the network once per block shape (float32 precision asked for explicitly: on
 CPUs with bfloat16 units it would otherwise lower the precision) and keeps the last
-:data:`MAX_SHAPES` compiled; only the shape and the session used last keep their buffers.
+:data:`MAX_SHAPES` compiled; only the shape and the session used last keep their buffers. It
+writes each output straight into a new array (no copy of OpenVINO's own buffer).
 Sessions are cached by the network's weights (a digest of its state), so copies of a network (a
 dask cluster unpickles one per task) share one session, and a network whose weights changed
 (training updates them in place) gets a new one. The thread count follows
@@ -240,6 +241,7 @@ class _OpenVinoSession:
 
     def __init__(self, data: bytes) -> None:
         ov = import_openvino()
+        self.ov = ov
         self.core = ov.Core()
         self.model = self.core.read_model(data, ov.Tensor(np.empty(0, dtype=np.uint8)))
         self.config = {
@@ -282,8 +284,10 @@ class _OpenVinoSession:
             _last_openvino.release()  # one session at a time holds buffers
         _last_openvino = self
         request = self._request(tuple(int(n) for n in x.shape))
-        request.infer({0: x})
-        return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+        out = np.empty(tuple(request.get_output_tensor(0).shape), dtype=np.float32)
+        request.set_output_tensor(0, self.ov.Tensor(out, shared_memory=True))  # written in place
+        request.infer({0: x}, share_inputs=True)
+        return out
 
 
 _last_openvino: _OpenVinoSession | None = None
