@@ -30,10 +30,10 @@ from scipy.spatial import cKDTree
 
 from bench.benchmarks.cryoet import OUT as CRYOET_OUT
 from bench.benchmarks.cryoet import QUICK_OUT
-from bench.common.deepfinder import DATA, VOXEL_A, in_angstrom, load
+from bench.common.deepfinder import DATA, candidates, load
 from bench.common.report import markdown_table, update_section
 from bench.common.splits import DEEPFINDER_TEST, DEEPFINDER_TRAIN, DEEPFINDER_VALIDATION
-from voxpick.cryoet import ClassRefiner, choose_thresholds, fit_class_refiner, load_picker, pick
+from voxpick.cryoet import ClassRefiner, choose_thresholds, fit_class_refiner, load_picker
 from voxpick.cryoet.store import PickerModel
 from voxpick.metrics.czii import CziiParticle, czii_score
 
@@ -66,24 +66,10 @@ def run(
     test: tuple[int, ...] = DEEPFINDER_TEST,
 ) -> tuple[float, pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Thresholds on tomo6, F4 table and confusion on ``test``, with or without the refiner."""
-    cand, truth = [], []
-    for i in DEEPFINDER_VALIDATION:
-        vol, picks = load(i)
-        found = pick(vol, model=picker, thresholds=0.0, classifier=refiner)
-        cand.append(in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-        truth.append(in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-    chosen = choose_thresholds(
-        pd.concat(cand, ignore_index=True), pd.concat(truth, ignore_index=True),
-        radii_A=radii_A, beta=4,
-    )  # fmt: skip
+    cand, truth = candidates(picker, DEEPFINDER_VALIDATION, classifier=refiner)
+    chosen = choose_thresholds(cand, truth, radii_A=radii_A, beta=4)
     thresholds = dict(zip(chosen["particle_type"], chosen["threshold"], strict=True))
-    found_all, truth_all = [], []
-    for i in test:
-        vol, picks = load(i)
-        found = pick(vol, model=picker, thresholds=thresholds, classifier=refiner)
-        found_all.append(in_angstrom(found, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-        truth_all.append(in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
-    sub, ref = pd.concat(found_all, ignore_index=True), pd.concat(truth_all, ignore_index=True)
+    sub, ref = candidates(picker, test, thresholds=thresholds, classifier=refiner)
     particles = [CziiParticle(k, r, 1) for k, r in radii_A.items()]
     score, table = czii_score(ref, sub, beta=4, particles=particles)
     return score, table, confusion(sub, ref, radii_A), thresholds

@@ -9,12 +9,13 @@ tomograms train, choose thresholds and score is in :mod:`bench.common.splits`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from bench.common.paths import DATA as SHARED_DATA
-from voxpick.cryoet import PickerModel, load_picker, pick
+from voxpick.cryoet import ClassRefiner, PickerModel, load_picker, pick
 from voxpick.io.czii_csv import picks_to_angstrom
 from voxpick.io.deepfinder import read_deepfinder_objlist
 from voxpick.io.volume import read_volume
@@ -55,15 +56,24 @@ def class_radii(indices: tuple[int, ...]) -> dict[str, float]:
 
 
 def candidates(
-    picker: PickerModel | Path, indices: tuple[int, ...], *, tta: bool = False
+    picker: PickerModel | Path,
+    indices: tuple[int, ...],
+    *,
+    tta: bool = False,
+    thresholds: float | dict[str, float] = 0.0,
+    classifier: ClassRefiner | Literal[False] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All candidates (threshold 0) and the truth of tomograms ``indices``, in Angstrom."""
+    """Picks (default every candidate, threshold 0) and truth of tomograms ``indices``, in A.
+
+    ``thresholds`` and ``classifier`` go to :func:`voxpick.cryoet.pick` (None: the picker's own
+    second stage, if it has one).
+    """
     if not isinstance(picker, PickerModel):
         picker = load_picker(picker, device="cpu")
     found, truth = [], []
     for i in indices:
         vol, picks = load(i)
-        cand = pick(vol, model=picker, thresholds=0.0, tta=tta)
+        cand = pick(vol, model=picker, thresholds=thresholds, tta=tta, classifier=classifier)
         found.append(in_angstrom(cand, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
         truth.append(in_angstrom(picks, voxel_size=VOXEL_A, experiment=f"tomo{i}"))
     return pd.concat(found, ignore_index=True), pd.concat(truth, ignore_index=True)
