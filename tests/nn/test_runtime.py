@@ -32,6 +32,16 @@ def torch_output(net, x):
         return net(torch.from_numpy(x)).numpy()
 
 
+@pytest.fixture
+def openvino_runner(monkeypatch):
+    """The shipped model and its block runner in OpenVINO (skipped when it is not installed)."""
+    if "openvino" not in INSTALLED:
+        pytest.skip("OpenVINO is not installed")
+    monkeypatch.setenv(runtime.CPU_RUNTIME_ENV, "openvino")
+    model = load_model(device="cpu")
+    return model, runtime.block_runner(model.net, model.device)
+
+
 def test_every_shipped_network_has_an_up_to_date_onnx_twin():
     shipped = sorted(WEIGHTS_DIR.glob("*.pt"))
     assert shipped
@@ -71,11 +81,8 @@ def test_each_runtime_matches_pytorch_on_the_shipped_model(monkeypatch, kind):
     assert session.made_from() == runtime.weights_sha256(WEIGHTS_DIR / f"{DEFAULT_MODEL}.pt")
 
 
-@pytest.mark.skipif("openvino" not in INSTALLED, reason="OpenVINO is not installed")
-def test_openvino_keeps_a_few_block_shapes_and_answers_for_each(monkeypatch):
-    monkeypatch.setenv(runtime.CPU_RUNTIME_ENV, "openvino")
-    model = load_model(device="cpu")
-    run = runtime.block_runner(model.net, model.device)
+def test_openvino_keeps_a_few_block_shapes_and_answers_for_each(openvino_runner):
+    model, run = openvino_runner
     rng = np.random.default_rng(4)
     shapes = [(1, 1, 16, 16, 16 + 8 * i) for i in range(runtime.MAX_SHAPES + 2)]
     for shape in shapes + shapes[:2]:  # every shape again after it was dropped
@@ -86,13 +93,10 @@ def test_openvino_keeps_a_few_block_shapes_and_answers_for_each(monkeypatch):
     assert list(session.compiled)[-1] == shapes[1]
 
 
-@pytest.mark.skipif("openvino" not in INSTALLED, reason="OpenVINO is not installed")
-def test_openvino_frees_a_shape_s_buffers_when_another_runs(monkeypatch):
+def test_openvino_frees_a_shape_s_buffers_when_another_runs(openvino_runner, monkeypatch):
     # edge blocks of a tiled volume alternate between a few shapes: only the shape running
     # keeps its buffers, else a 1024^3 volume held 8 windows' buffers (9 GB) at once
-    monkeypatch.setenv(runtime.CPU_RUNTIME_ENV, "openvino")
-    model = load_model(device="cpu")
-    run = runtime.block_runner(model.net, model.device)
+    model, run = openvino_runner
     session = runtime._onnx_session(model.net, "openvino")
     a, b = (np.zeros((1, 1, 16, 16, n), np.float32) for n in (16, 24))
     run(a)
@@ -183,13 +187,10 @@ def test_openvino_runs_without_its_usage_telemetry(tmp_path):
     assert not (tmp_path / "intel").exists()
 
 
-@pytest.mark.skipif("openvino" not in INSTALLED, reason="OpenVINO is not installed")
-def test_openvino_outputs_are_the_caller_s_to_keep(monkeypatch):
+def test_openvino_outputs_are_the_caller_s_to_keep(openvino_runner):
     # OpenVINO writes each output into a fresh array: a later block of the same shape must not
     # overwrite the output the caller still holds
-    monkeypatch.setenv(runtime.CPU_RUNTIME_ENV, "openvino")
-    model = load_model(device="cpu")
-    run = runtime.block_runner(model.net, model.device)
+    model, run = openvino_runner
     rng = np.random.default_rng(5)
     first_in, second_in = (rng.random((1, 1, 24, 24, 24), dtype=np.float32) for _ in range(2))
     first = run(first_in)

@@ -264,9 +264,8 @@ class _OpenVinoSession:
             next(reversed(self.compiled.values())).get_compiled_model().release_memory()
 
     def _request(self, shape: tuple[int, ...]) -> Any:
-        if self.compiled and next(reversed(self.compiled)) == shape:
-            return self.compiled[shape]
-        self.release()  # the previous shape's buffers go, whether this one is compiled or not
+        if self.compiled and next(reversed(self.compiled)) != shape:
+            self.release()  # the previous shape's buffers go, whether this one is compiled or not
         if shape in self.compiled:
             self.compiled.move_to_end(shape)
             return self.compiled[shape]
